@@ -1,0 +1,247 @@
+"""Models and their training recipes: the polynomial fit (and, later, the MNIST MLP).
+
+`fit_polynomial` is the library form of `polykeras fit-poly`: it builds a model
+around `Polynomial`, compiles it and trains it with `fit`, then compares what
+the optimizer learned with the float64 least-squares optimum.
+"""
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from polykeras.data import check_xy
+from polykeras.layers import Polynomial, check_basis, check_degree, check_distinct, pad_coefficients
+
+# With the basis orthonormal on the data the loss's Hessian is 2 * I, so SGD at
+# 0.4 shrinks the error fivefold every epoch (0.5 is the exact Newton step).
+ORTHONORMAL_LEARNING_RATE = 0.4
+# The seed program's rate, for the raw monomial basis.
+MONOMIAL_LEARNING_RATE = 0.01
+DEFAULT_EPOCHS = 20
+# Keras spends ~2 ms of Python per epoch; longer runs are grouped so that
+# `fit` sees at most this many Keras epochs (each of several optimizer steps
+# run inside one graph call through `steps_per_execution`).
+MAX_KERAS_EPOCHS = 50
+
+
+def polynomial_model(degree, basis="legendre", orthonormalize=None, dtype="float64"):
+    """A Keras model `x -> polynomial(x)` around one `Polynomial` layer.
+
+    Args:
+        degree: The polynomial's degree (0 to 20).
+        basis: `"legendre"`, `"chebyshev"` or `"monomial"`.
+        orthonormalize: See `Polynomial`.
+        dtype: The layer's dtype. float64 by default, so that the learned
+            coefficients can be compared with float64 least squares even when
+            x spans [0, 1000] and y reaches 1e24.
+
+    Returns:
+        An uncompiled `keras.Model` taking x of shape `(batch,)`.
+
+    Example:
+
+    >>> model = polynomial_model(degree=2)
+    >>> [w.name for w in model.trainable_weights]
+    ['coefficients']
+    """
+    inputs = keras.Input(shape=(), dtype=dtype, name="x")
+    layer = Polynomial(degree, basis=basis, orthonormalize=orthonormalize, dtype=dtype, name="polynomial")
+    return keras.Model(inputs, layer(inputs), name=f"polynomial_{basis}_{degree}")
+
+
+def least_squares(x, y, degree):
+    """The float64 least-squares polynomial (numpy.polynomial), the reference optimum.
+
+    Returns:
+        `numpy.polynomial.Polynomial` fitted with a domain mapping.
+    """
+    return np.polynomial.Polynomial.fit(x, y, degree)
+
+
+def make_optimizer(name, learning_rate):
+    """Any Keras optimizer by name (`"sgd"`, `"adam"`, ...) with a learning rate.
+
+    Raises:
+        ValueError: for an unknown name or a learning rate that is not > 0.
+    """
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
+    try:
+        optimizer = keras.optimizers.get(name)
+    except ValueError:
+        raise ValueError(f"unknown Keras optimizer. Received: optimizer={name!r}") from None
+    return type(optimizer)(learning_rate=learning_rate)
+
+
+def default_learning_rate(basis, orthonormalize=None):
+    """The default rate: 0.4 on an orthonormalised basis, the seed's 0.01 on raw monomials."""
+    orthonormal = basis != "monomial" if orthonormalize is None else orthonormalize
+    return ORTHONORMAL_LEARNING_RATE if orthonormal else MONOMIAL_LEARNING_RATE
+
+
+def epoch_grouping(epochs, max_keras_epochs=MAX_KERAS_EPOCHS):
+    """How many passes over the data each Keras epoch runs.
+
+    Returns the smallest divisor of `epochs` that keeps `fit` at no more
+    than `max_keras_epochs` Keras epochs (1 for short runs).
+    """
+    least = math.ceil(epochs / max_keras_epochs)
+    return next(k for k in range(least, epochs + 1) if epochs % k == 0)
+
+
+@dataclasses.dataclass
+class PolynomialFit:
+    """What `fit_polynomial` learned, beside the least-squares optimum."""
+
+    model: keras.Model
+    coefficients: np.ndarray
+    least_squares_coefficients: np.ndarray
+    relative_coefficient_gap: float
+    mse: float
+    least_squares_mse: float
+    relative_mse_gap: float
+    epochs: int
+    passes_per_keras_epoch: int
+    train_seconds: float
+    history: dict
+
+    def as_json(self):
+        """The JSON-ready summary written by `fit-poly --json`."""
+        return {
+            "coefficients": self.coefficients.tolist(),
+            "least_squares_coefficients": self.least_squares_coefficients.tolist(),
+            "relative_coefficient_gap": self.relative_coefficient_gap,
+            "mse": self.mse,
+            "least_squares_mse": self.least_squares_mse,
+            "relative_mse_gap": self.relative_mse_gap,
+            "epochs": self.epochs,
+            "train_seconds": self.train_seconds,
+        }
+
+
+def check_positive_int(value, name):
+    """Raises `ValueError` unless `value` is an integer > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be an integer > 0. Received: {name}={value!r}")
+
+
+def _dataset(x, y, batch_size, seed):
+    """An endless tf.data stream of batches; one pass is `ceil(n / batch_size)` steps."""
+    if batch_size >= len(x):
+        return tf.data.Dataset.from_tensors((x, y)).repeat()
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    return ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat()
+
+
+def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size):
+    """Validates everything `fit_polynomial` takes, before any training or writing."""
+    check_degree(degree)
+    check_basis(basis)
+    x, y = check_xy(x, y)
+    check_distinct(x, degree)
+    check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    optimizer = make_optimizer(optimizer, learning_rate)
+    return x, y, optimizer
+
+
+def fit_polynomial(
+    x,
+    y,
+    degree=2,
+    basis="legendre",
+    orthonormalize=None,
+    optimizer="sgd",
+    learning_rate=None,
+    epochs=DEFAULT_EPOCHS,
+    batch_size=None,
+    callbacks=(),
+    verbose=0,
+    seed=0,
+):
+    """Learns a polynomial from zero-initialised coefficients with `compile`/`fit`.
+
+    Args:
+        x: Inputs, shape `(n,)`.
+        y: Targets, shape `(n,)`.
+        degree: The polynomial's degree (0 to 20).
+        basis: `"legendre"` (default), `"chebyshev"` or `"monomial"`.
+        orthonormalize: See `Polynomial`.
+        optimizer: Name of a Keras optimizer.
+        learning_rate: Defaults to 0.4 on an orthonormalised basis and to
+            0.01 (the seed program's) on the raw monomial basis.
+        epochs: Passes over the data; with the default batch (all the data)
+            one pass is one optimizer step.
+        batch_size: Points per step; defaults to the whole data set.
+        callbacks: Keras callbacks for `fit`.
+        verbose: Keras's `fit` verbosity.
+        seed: Seed for Keras and the shuffling of mini-batches.
+
+    Returns:
+        A `PolynomialFit`.
+
+    Example:
+
+    >>> x = np.linspace(-1, 1, 100)
+    >>> result = fit_polynomial(x, 1 + 2 * x + 3 * x**2)
+    >>> np.round(result.coefficients, 6).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    if learning_rate is None:
+        learning_rate = default_learning_rate(basis, orthonormalize)
+    x, y, optimizer = check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size)
+    keras.utils.set_random_seed(seed)
+    batch_size = len(x) if batch_size is None else min(batch_size, len(x))
+    steps_per_pass = math.ceil(len(x) / batch_size)
+    passes = epoch_grouping(epochs)
+
+    model = polynomial_model(degree, basis=basis, orthonormalize=orthonormalize)
+    layer = model.get_layer("polynomial")
+    layer.adapt(x)
+    model.compile(
+        optimizer=optimizer,
+        # Keras losses compute in floatx (float32) unless told otherwise.
+        loss=keras.losses.MeanSquaredError(dtype=layer.compute_dtype),
+        steps_per_execution=passes * steps_per_pass,
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        _dataset(x, y, batch_size, seed),
+        epochs=epochs // passes,
+        steps_per_epoch=passes * steps_per_pass,
+        callbacks=list(callbacks),
+        verbose=verbose,
+        shuffle=False,  # the dataset shuffles mini-batches itself
+    )
+    train_seconds = time.perf_counter() - start
+
+    reference = least_squares(x, y, degree)
+    lstsq = pad_coefficients(reference.convert().coef, degree)
+    learned = layer.coefficients()
+    mse = float(np.mean((layer.polynomial()(x) - y) ** 2))
+    lstsq_mse = float(np.mean((reference(x) - y) ** 2))
+    return PolynomialFit(
+        model=model,
+        coefficients=learned,
+        least_squares_coefficients=lstsq,
+        relative_coefficient_gap=relative_gap(learned, lstsq),
+        mse=mse,
+        least_squares_mse=lstsq_mse,
+        relative_mse_gap=(mse - lstsq_mse) / lstsq_mse if lstsq_mse > 0 else (0.0 if mse == 0 else math.inf),
+        epochs=epochs,
+        passes_per_keras_epoch=passes,
+        train_seconds=train_seconds,
+        history=history.history,
+    )
+
+
+def relative_gap(learned, reference):
+    """`||learned - reference|| / ||reference||` (the norm of the difference if the reference is 0)."""
+    diff = float(np.linalg.norm(np.asarray(learned) - np.asarray(reference)))
+    norm = float(np.linalg.norm(reference))
+    return diff / norm if norm > 0 else diff

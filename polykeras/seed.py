@@ -1,0 +1,54 @@
+"""The seed program: the TF1 graph-mode polynomial fit polykeras grew from.
+
+This is the program in `shared/seeds/` (six coefficients from `tf.Variable([0.] * 6)`,
+`GradientDescentOptimizer(0.01)`, one `sess.run` per step with `feed_dict`), kept
+runnable as a reference: tests and benchmarks run it beside polykeras on the same
+data. It builds its own `tf.Graph`, so it runs in a process that also uses Keras.
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+
+
+def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000):
+    """Runs the seed's TF1 training loop and returns what it learned.
+
+    Args:
+        x: Inputs, shape `(n,)`.
+        y: Targets, shape `(n,)`.
+        num_coeffs: Number of monomial coefficients (degree + 1).
+        learning_rate: `GradientDescentOptimizer`'s learning rate.
+        steps: Number of `sess.run(train_op)` calls.
+
+    Returns:
+        `(coefficients, train_seconds)`: float64 array lowest degree first, and
+        the wall time of the training loop alone (graph building and variable
+        initialisation excluded).
+
+    Example:
+
+    >>> x = np.linspace(-1, 1, 100)
+    >>> w, seconds = run_seed_program(x, 1 + 2 * x + 3 * x**2, steps=10)
+    >>> w.shape
+    (6,)
+    """
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        X = v1.placeholder(tf.float32, name="X_input")
+        Y = v1.placeholder(tf.float32, name="Y_true")
+        w = tf.Variable([0.0] * num_coeffs, name="parameters")
+        y_model = tf.add_n([tf.multiply(w[i], tf.pow(X, i)) for i in range(num_coeffs)])
+        loss = tf.reduce_mean(tf.square(y_model - Y))
+        train_op = v1.train.GradientDescentOptimizer(learning_rate).minimize(loss)
+        init = v1.global_variables_initializer()
+    feed = {X: np.asarray(x, np.float32), Y: np.asarray(y, np.float32)}
+    with v1.Session(graph=graph) as sess:
+        sess.run(init)
+        start = time.perf_counter()
+        for _ in range(steps):
+            sess.run(train_op, feed_dict=feed)
+        seconds = time.perf_counter() - start
+        return sess.run(w).astype(np.float64), seconds

@@ -1,0 +1,301 @@
+"""The `polykeras` command line.
+
+This module sits beside the `polykeras` package rather than inside it:
+`import polykeras` registers the layers with Keras and so imports TensorFlow,
+while `polykeras --help` must answer at once. Commands import what they need
+when they run.
+
+Every bad input ends with one line, `error: <what is wrong, with the value>`,
+and exit code 2, before anything is trained or written.
+
+Example:
+
+    polykeras fit-poly --degree 2 --true-coefficients 1,2,3 --json fit.json
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+EXIT_USAGE = 2
+# Options whose values may start with "-" (`--x-range -1,1`), which argparse
+# would otherwise read as an option.
+_SIGNED_LIST_OPTIONS = ("--x-range", "--true-coefficients")
+
+
+class UsageError(Exception):
+    """Bad input found by the command line itself."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _quiet_tensorflow():
+    """Imports TensorFlow without its import-time log lines.
+
+    `TF_CPP_MIN_LOG_LEVEL` silences most of them; a few (absl's
+    initialisation notice, the CUDA probe) are written to file descriptor 2
+    before TensorFlow reads it, so stderr is pointed at /dev/null for the
+    import alone.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _progress():
+    """Keras's verbosity: a live progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+# ----------------------------------------------------------------------------
+# Output helpers
+
+
+def _check_output_file(path, suffix=None, overwrite=True, option="--json"):
+    """Fails early for an output file that cannot or must not be written."""
+    if path is None:
+        return
+    if suffix and not path.endswith(suffix):
+        raise UsageError(f"{option} must name a {suffix} file. Received: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} names a directory. Received: {path}")
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"{option} target exists; pass --overwrite to replace it. Received: {path}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} folder does not exist. Received: {path}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} folder is not writable. Received: {path}")
+
+
+def _write_json(path, payload):
+    if path:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+        print(f"json: {path}")
+
+
+def _run_dir(log_dir, task, name, no_log):
+    """A fresh, time-stamped run folder under `log_dir` (default `logs/<task>`), or None."""
+    if no_log:
+        return None
+    root = log_dir or os.path.join("logs", task)
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UsageError(f"--log-dir is a file, not a folder. Received: {root}")
+    probe = root
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe) or "."
+    if not os.access(probe, os.W_OK):
+        raise UsageError(f"--log-dir is not writable. Received: {root}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = os.path.join(root, f"{stamp}-{name}")
+    suffix = 1
+    while os.path.exists(run):
+        suffix += 1
+        run = os.path.join(root, f"{stamp}-{name}-{suffix}")
+    return run
+
+
+def _format_table(headers, rows):
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(str(c).rjust(w) for c, w in zip(row, widths)) for row in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _coefficient_table(result, true_coefficients=None):
+    headers = ["term", "start", "learned", "least squares"]
+    if true_coefficients is not None:
+        headers.append("true")
+    rows = []
+    for k, (learned, lstsq) in enumerate(zip(result.coefficients, result.least_squares_coefficients)):
+        row = [f"x^{k}", "0", f"{learned:.6g}", f"{lstsq:.6g}"]
+        if true_coefficients is not None:
+            row.append(f"{true_coefficients[k]:.6g}" if k < len(true_coefficients) else "0")
+        rows.append(row)
+    return _format_table(headers, rows)
+
+
+# ----------------------------------------------------------------------------
+# fit-poly and demo
+
+
+def _add_fit_poly_arguments(p):
+    data = p.add_argument_group("data (synthetic unless --csv)")
+    data.add_argument("--csv", metavar="PATH", help="read x, y from a CSV file with a header row")
+    data.add_argument("--x-column", default="x", help="CSV column of x (default: x)")
+    data.add_argument("--y-column", default="y", help="CSV column of y (default: y)")
+    data.add_argument("--true-coefficients", default="1,2,3", metavar="C0,C1,...",
+                      help="synthetic y = c0 + c1 x + ... (default: 1,2,3)")
+    data.add_argument("--noise", type=float, default=0.1, help="noise standard deviation (default: 0.1)")
+    data.add_argument("--samples", type=int, default=100, help="number of points (default: 100)")
+    data.add_argument("--x-range", default="-1,1", metavar="LOW,HIGH", help="x interval (default: -1,1)")
+    data.add_argument("--seed", type=int, default=0, help="seed of the noise and of Keras (default: 0)")
+    model = p.add_argument_group("model and training")
+    model.add_argument("--degree", type=int, default=5, help="polynomial degree (default: 5, the seed's six coefficients)")
+    model.add_argument("--basis", default="legendre", help="legendre (default), chebyshev or monomial")
+    model.add_argument("--optimizer", default="sgd", help="any Keras optimizer name (default: sgd)")
+    model.add_argument("--learning-rate", type=float, default=None,
+                       help="default: 0.4 for legendre/chebyshev (orthonormalised), 0.01 for monomial")
+    model.add_argument("--epochs", type=int, default=20, help="passes over the data (default: 20)")
+    model.add_argument("--batch-size", type=int, default=None, help="points per step (default: all of them)")
+    out = p.add_argument_group("output")
+    out.add_argument("--save", metavar="PATH.keras", help="save the trained model")
+    out.add_argument("--overwrite", action="store_true", help="allow --save to replace an existing file")
+    out.add_argument("--log-dir", metavar="DIR", help="TensorBoard runs go to DIR/<run> (default: logs/fit-poly)")
+    out.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
+    out.add_argument("--json", metavar="PATH", help="write the results as JSON")
+
+
+def _poly_data(args):
+    from polykeras import data
+
+    if args.csv:
+        return data.load_csv(args.csv, args.x_column, args.y_column), None
+    true = data.parse_floats(args.true_coefficients, "--true-coefficients")
+    x_range = data.parse_floats(args.x_range, "--x-range")
+    if len(x_range) != 2:
+        raise ValueError(f"--x-range must be two numbers LOW,HIGH. Received: --x-range={args.x_range}")
+    return data.synthetic_polynomial(true, args.samples, args.noise, tuple(x_range), args.seed), true
+
+
+def _fit_and_report(args, task="fit-poly"):
+    """Validates, trains, prints the coefficient table; returns the result and its JSON."""
+    import keras
+
+    from polykeras import models
+
+    (x, y), true = _poly_data(args)
+    lr = args.learning_rate if args.learning_rate is not None else models.default_learning_rate(args.basis)
+    models.check_polynomial_fit_args(x, y, args.degree, args.basis, args.optimizer, lr, args.epochs, args.batch_size)
+    _check_output_file(args.save, ".keras", args.overwrite, "--save")
+    _check_output_file(args.json)
+    run_dir = _run_dir(args.log_dir, task, f"{args.basis}-d{args.degree}", args.no_log)
+
+    callbacks = [keras.callbacks.TensorBoard(run_dir, write_graph=False)] if run_dir else []
+    result = models.fit_polynomial(
+        x, y, degree=args.degree, basis=args.basis, optimizer=args.optimizer, learning_rate=lr,
+        epochs=args.epochs, batch_size=args.batch_size, callbacks=callbacks, verbose=_progress(), seed=args.seed,
+    )
+    print()
+    print(_coefficient_table(result, true))
+    print(
+        f"\nrelative coefficient gap to least squares: {result.relative_coefficient_gap:.3g}"
+        f"\nmse: {result.mse:.6g} (least squares: {result.least_squares_mse:.6g})"
+        f"\n{result.epochs} epochs ({result.epochs // result.passes_per_keras_epoch} Keras epochs of "
+        f"{result.passes_per_keras_epoch}) with {args.optimizer} at learning rate {lr:g}: "
+        f"{result.train_seconds:.3f} s"
+    )
+    payload = {**result.as_json(), "degree": args.degree, "basis": args.basis,
+               "optimizer": args.optimizer, "learning_rate": lr, "log_dir": run_dir}
+    if true is not None:
+        payload["true_coefficients"] = true
+    if args.save:
+        result.model.save(args.save)
+        print(f"model: {args.save}")
+    if run_dir:
+        print(f"logs: {run_dir}  (view with: tensorboard --logdir {os.path.dirname(run_dir)})")
+    return result, payload
+
+
+def cmd_fit_poly(args):
+    _, payload = _fit_and_report(args)
+    _write_json(args.json, payload)
+    return 0
+
+
+def cmd_demo(args):
+    """The seed's problem end to end: its own recipe, then polykeras's default."""
+    base = ["--log-dir", os.path.join(args.log_dir or "logs", "demo")]
+    steps = [
+        ("1. The seed program's recipe: raw monomials, SGD at 0.01, 1000 epochs from zeros",
+         ["--basis", "monomial", "--learning-rate", "0.01", "--epochs", "1000"]),
+        ("2. polykeras's default: Legendre basis orthonormalised on the data, SGD at 0.4, 20 epochs",
+         []),
+    ]
+    parser = build_parser()
+    summary = []
+    for title, extra in steps:
+        print(f"\n== {title}\n")
+        result, payload = _fit_and_report(parser.parse_args(["fit-poly", *base, *extra]), task="demo")
+        summary.append((title.split(":")[0], result))
+    print("\n== Summary: y = 1 + 2x + 3x^2 + noise, 100 points on [-1, 1], six coefficients starting at 0")
+    print(_format_table(
+        ["run", "epochs", "gap to least squares", "seconds"],
+        [[name, r.epochs, f"{r.relative_coefficient_gap:.2g}", f"{r.train_seconds:.2f}"] for name, r in summary],
+    ))
+    print("\nThe optimizer, not the initial value, moves the coefficients; how fast depends on the basis.")
+    return 0
+
+
+# ----------------------------------------------------------------------------
+# Parser and entry point
+
+
+def build_parser():
+    parser = _Parser(
+        prog="polykeras",
+        description="Watch weights learn with Keras 3: a polynomial layer that starts at zero, "
+        "an MNIST MLP, TensorBoard logging and KerasTuner learning-rate search.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    fit = sub.add_parser("fit-poly", help="learn polynomial coefficients from zeros with compile/fit",
+                         description="Learn polynomial coefficients from zeros with compile/fit and compare "
+                         "them with float64 least squares.")
+    _add_fit_poly_arguments(fit)
+    fit.set_defaults(func=cmd_fit_poly)
+    demo = sub.add_parser("demo", help="the seed's problem end to end (what `make demo` runs)")
+    demo.add_argument("--log-dir", metavar="DIR", help="root of the demo's logs (default: logs)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _join_signed_values(argv):
+    out = []
+    it = iter(argv)
+    for token in it:
+        if token in _SIGNED_LIST_OPTIONS:
+            value = next(it, None)
+            out.append(token if value is None else f"{token}={value}")
+        else:
+            out.append(token)
+    return out
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code."""
+    argv = _join_signed_values(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        _quiet_tensorflow()
+        return args.func(args)
+    except (UsageError, ValueError, TypeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
