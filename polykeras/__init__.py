@@ -15,7 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from polykeras.data import load_csv, synthetic_polynomial  # noqa: E402
 from polykeras.layers import Polynomial  # noqa: E402
-from polykeras.models import PolynomialFit, fit_polynomial, least_squares, polynomial_model  # noqa: E402
+from polykeras.models import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -25,6 +25,6 @@ __all__ = [
     "fit_polynomial",
     "least_squares",
     "load_csv",
-    "polynomial_model",
+    "PolynomialRegression",
     "synthetic_polynomial",
 ]

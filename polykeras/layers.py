@@ -260,7 +260,7 @@ def check_distinct(x, degree):
         raise ValueError(f"x must be finite. Received: a value of {bad} in x")
     distinct = len(np.unique(x))
     if distinct < 2:
-        shown = f"x={x[0]!r} everywhere" if len(x) else "no points"
+        shown = f"x={float(x[0])} everywhere" if len(x) else "no points"
         raise ValueError(f"x must not be constant (needs at least 2 distinct values). Received: {shown}")
     if distinct < degree + 1:
         raise ValueError(

@@ -22,35 +22,79 @@ ORTHONORMAL_LEARNING_RATE = 0.4
 # The seed program's rate, for the raw monomial basis.
 MONOMIAL_LEARNING_RATE = 0.01
 DEFAULT_EPOCHS = 20
-# Keras spends ~2 ms of Python per epoch; longer runs are grouped so that
-# `fit` sees at most this many Keras epochs (each of several optimizer steps
-# run inside one graph call through `steps_per_execution`).
+# Keras spends ~2 ms of Python per epoch; longer full-batch runs are grouped
+# so that `fit` sees at most this many Keras epochs, each running several
+# descent steps inside one graph call (`PolynomialRegression.steps_per_batch`).
 MAX_KERAS_EPOCHS = 50
 
 
-def polynomial_model(degree, basis="legendre", orthonormalize=None, dtype="float64"):
-    """A Keras model `x -> polynomial(x)` around one `Polynomial` layer.
+@keras.saving.register_keras_serializable(package="polykeras")
+class PolynomialRegression(keras.Model):
+    """A model `x -> polynomial(x)` around one `Polynomial` layer, trained with `fit`.
+
+    Its one extra over `keras.Model` serves full-batch gradient descent: when
+    every batch is the whole data set, `steps_per_batch` descent steps can run
+    on it inside one graph call, so a thousand-epoch run (the seed program's)
+    does not pay Keras's per-epoch Python overhead a thousand times.
 
     Args:
         degree: The polynomial's degree (0 to 20).
         basis: `"legendre"`, `"chebyshev"` or `"monomial"`.
         orthonormalize: See `Polynomial`.
+        steps_per_batch: Optimizer steps taken on each batch (default 1, the
+            usual `fit`). Only meaningful when a batch holds all the data.
         dtype: The layer's dtype. float64 by default, so that the learned
             coefficients can be compared with float64 least squares even when
-            x spans [0, 1000] and y reaches 1e24.
-
-    Returns:
-        An uncompiled `keras.Model` taking x of shape `(batch,)`.
+            x spans [0, 1000] and y reaches 1e7.
+        **kwargs: Base model keyword arguments, such as `name`.
 
     Example:
 
-    >>> model = polynomial_model(degree=2)
+    >>> model = PolynomialRegression(degree=2)
+    >>> model.compile(optimizer="sgd", loss="mse")
     >>> [w.name for w in model.trainable_weights]
     ['coefficients']
     """
-    inputs = keras.Input(shape=(), dtype=dtype, name="x")
-    layer = Polynomial(degree, basis=basis, orthonormalize=orthonormalize, dtype=dtype, name="polynomial")
-    return keras.Model(inputs, layer(inputs), name=f"polynomial_{basis}_{degree}")
+
+    def __init__(self, degree, basis="legendre", orthonormalize=None, steps_per_batch=1, dtype="float64", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        check_positive_int(steps_per_batch, "steps_per_batch")
+        self.steps_per_batch = int(steps_per_batch)
+        self.polynomial = Polynomial(degree, basis=basis, orthonormalize=orthonormalize, dtype=dtype, name="polynomial")
+        self.polynomial.build((None,))
+        self.built = True
+
+    def call(self, inputs):
+        return self.polynomial(inputs)
+
+    def adapt(self, x):
+        """Sets the layer's domain (and orthonormal basis) from `x`; see `Polynomial.adapt`."""
+        self.polynomial.adapt(x)
+
+    def train_step(self, data):
+        if self.steps_per_batch == 1:
+            return super().train_step(data)
+        x, y = data[:2]
+
+        def descend(step):
+            with tf.GradientTape() as tape:
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply(gradients, self.trainable_variables)
+            return (step + 1,)
+
+        tf.while_loop(lambda step: step < self.steps_per_batch, descend, (tf.constant(0),))
+        return self.get_metrics_result()
+
+    def get_config(self):
+        layer = self.polynomial
+        return {
+            **super().get_config(),
+            "degree": layer.degree,
+            "basis": layer.basis,
+            "orthonormalize": layer.orthonormalize,
+            "steps_per_batch": self.steps_per_batch,
+        }
 
 
 def least_squares(x, y, degree):
@@ -198,22 +242,22 @@ def fit_polynomial(
     keras.utils.set_random_seed(seed)
     batch_size = len(x) if batch_size is None else min(batch_size, len(x))
     steps_per_pass = math.ceil(len(x) / batch_size)
-    passes = epoch_grouping(epochs)
+    passes = epoch_grouping(epochs) if steps_per_pass == 1 else 1
 
-    model = polynomial_model(degree, basis=basis, orthonormalize=orthonormalize)
-    layer = model.get_layer("polynomial")
-    layer.adapt(x)
+    model = PolynomialRegression(degree, basis=basis, orthonormalize=orthonormalize, steps_per_batch=passes)
+    model.adapt(x)
+    layer = model.polynomial
     model.compile(
         optimizer=optimizer,
         # Keras losses compute in floatx (float32) unless told otherwise.
         loss=keras.losses.MeanSquaredError(dtype=layer.compute_dtype),
-        steps_per_execution=passes * steps_per_pass,
+        steps_per_execution=steps_per_pass,
     )
     start = time.perf_counter()
     history = model.fit(
         _dataset(x, y, batch_size, seed),
         epochs=epochs // passes,
-        steps_per_epoch=passes * steps_per_pass,
+        steps_per_epoch=steps_per_pass,
         callbacks=list(callbacks),
         verbose=verbose,
         shuffle=False,  # the dataset shuffles mini-batches itself

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 
-def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000):
+def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000, record_every=None):
     """Runs the seed's TF1 training loop and returns what it learned.
 
     Args:
@@ -21,11 +21,14 @@ def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000):
         num_coeffs: Number of monomial coefficients (degree + 1).
         learning_rate: `GradientDescentOptimizer`'s learning rate.
         steps: Number of `sess.run(train_op)` calls.
+        record_every: If set, also return the coefficients after every
+            `record_every` steps (and at step 0), as a list of `(step, w)`.
 
     Returns:
         `(coefficients, train_seconds)`: float64 array lowest degree first, and
         the wall time of the training loop alone (graph building and variable
-        initialisation excluded).
+        initialisation excluded); with `record_every`, a third item, the
+        recorded trajectory (its reads are included in the time).
 
     Example:
 
@@ -47,8 +50,12 @@ def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000):
     feed = {X: np.asarray(x, np.float32), Y: np.asarray(y, np.float32)}
     with v1.Session(graph=graph) as sess:
         sess.run(init)
+        trajectory = [(0, sess.run(w).astype(np.float64))] if record_every else None
         start = time.perf_counter()
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             sess.run(train_op, feed_dict=feed)
+            if record_every and step % record_every == 0:
+                trajectory.append((step, sess.run(w).astype(np.float64)))
         seconds = time.perf_counter() - start
-        return sess.run(w).astype(np.float64), seconds
+        final = sess.run(w).astype(np.float64)
+    return (final, seconds, trajectory) if record_every else (final, seconds)

@@ -1,0 +1,41 @@
+"""Shared fixtures: quiet TensorFlow, a fixed seed, and a runner for the CLI."""
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+import polykeras_cli  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """Runs `polykeras ARGS...` in this process, in tmp_path; returns (code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        code = polykeras_cli.main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def run_python(code, cwd=None, timeout=120):
+    """Runs `python -c code` in a fresh interpreter; returns the CompletedProcess."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
