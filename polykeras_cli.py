@@ -20,6 +20,8 @@ import sys
 import time
 
 EXIT_USAGE = 2
+# Kept here, not imported from polykeras.models, so --help needs no TensorFlow.
+MNIST_DEFAULTS = {"epochs": 60}
 # Options whose values may start with "-" (`--x-range -1,1`), which argparse
 # would otherwise read as an option.
 _SIGNED_LIST_OPTIONS = ("--x-range", "--true-coefficients")
@@ -245,6 +247,176 @@ def cmd_demo(args):
 
 
 # ----------------------------------------------------------------------------
+# MNIST: train-mnist, evaluate, predict, inspect
+
+
+def _parse_hidden(text):
+    try:
+        hidden = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--hidden must be comma-separated unit counts such as 512,512. Received: {text!r}") from None
+    if not hidden or min(hidden) <= 0:
+        raise UsageError(f"--hidden must be positive unit counts such as 512,512. Received: {text!r}")
+    return hidden
+
+
+def _backup_dir(root, args, hidden):
+    """Where BackupAndRestore keeps a run's last epoch: the same arguments give the same folder."""
+    import hashlib
+
+    key = json.dumps([args.data, args.epochs, args.batch_size, args.learning_rate, hidden, args.dropout,
+                      args.no_augment, args.init, args.seed])
+    return os.path.join(root, "backup-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
+def _symmetry_table(report):
+    return _format_table(
+        ["hidden layer", "units", "distinct units", "kernel gradient norm"],
+        [[r["layer"], r["units"], r["distinct_units"], f"{r['kernel_gradient_norm']:.3g}"] for r in report],
+    )
+
+
+def cmd_train_mnist(args):
+    import keras
+
+    from polykeras import data, models
+
+    hidden = _parse_hidden(args.hidden)
+    models.mnist_mlp(hidden, args.dropout, args.init, augment=False)  # validates the architecture
+    models.check_positive_int(args.epochs, "epochs")
+    models.check_positive_int(args.batch_size, "batch_size")
+    if not args.learning_rate > 0:
+        raise UsageError(f"--learning-rate must be > 0. Received: {args.learning_rate}")
+    _check_output_file(args.save, ".keras", args.overwrite, "--save")
+    _check_output_file(args.json)
+    (x_train, y_train), (x_test, y_test), source = data.load_mnist(args.data)
+
+    root = args.log_dir or os.path.join("logs", "train-mnist")
+    backup = _backup_dir(root, args, hidden)
+    marker = os.path.join(backup, "run_dir.txt")
+    if os.path.exists(marker):
+        with open(marker, encoding="utf-8") as f:
+            run_dir = f.read().strip() or None
+    else:
+        run_dir = _run_dir(args.log_dir, "train-mnist", f"mlp-{'x'.join(map(str, hidden))}-{args.init}", args.no_log)
+        os.makedirs(backup, exist_ok=True)
+        with open(marker, "w", encoding="utf-8") as f:
+            f.write(run_dir or "")
+    callbacks = [keras.callbacks.TensorBoard(run_dir, write_graph=False)] if run_dir else []
+
+    print(f"data: {source}, {len(x_train)} training and {len(x_test)} test images")
+    try:
+        result = models.train_mnist(
+            ((x_train, y_train), (x_test, y_test)), epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, hidden=hidden, dropout=args.dropout, augment=not args.no_augment,
+            init=args.init, callbacks=callbacks, backup_dir=backup, verbose=_progress(), seed=args.seed,
+        )
+    except models.LossBecameNaN as e:
+        if args.save:
+            e.model.save(args.save)
+            print(f"model (last good epoch): {args.save}")
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report = models.symmetry_report(result.model, x_test[:1000], y_test[:1000])
+    print()
+    print(_format_table(
+        ["data", "epochs", "train seconds", "samples/s", "test accuracy"],
+        [[source, result.epochs, f"{result.train_seconds:.1f}", f"{result.samples_per_second:,.0f}",
+          f"{100 * result.test_accuracy:.2f} %"]],
+    ))
+    print()
+    print(_symmetry_table(report))
+    if any(r["distinct_units"] == 1 for r in report):
+        print(f"\nsymmetry: with --init {args.init} every hidden unit of a layer is identical and no gradient "
+              f"reaches the hidden kernels, so the network learns only the class frequencies: test accuracy "
+              f"{100 * result.test_accuracy:.1f} % against 10 % chance. Random initialisation breaks the symmetry.")
+    payload = {"test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds,
+               "samples_per_second": result.samples_per_second, "epochs": result.epochs, "data_source": source,
+               "hidden_units": report, "log_dir": run_dir}
+    if args.save:
+        result.model.save(args.save)
+        print(f"model: {args.save}")
+    if run_dir:
+        print(f"logs: {run_dir}  (view with: tensorboard --logdir {os.path.dirname(run_dir)})")
+    _write_json(args.json, payload)
+    return 0
+
+
+def _load_model(path):
+    """Loads a `.keras` model with safe_mode=True, or fails with one line."""
+    import zipfile
+
+    if not os.path.isfile(path):
+        raise UsageError(f"model file not found. Received: {path}")
+    if not path.endswith(".keras") or not zipfile.is_zipfile(path):
+        raise UsageError(f"not a .keras model file. Received: {path}")
+    import keras
+
+    import polykeras  # noqa: F401  (registers polykeras's layers)
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types for a bad archive.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"cannot load {path} with safe_mode=True: {first}") from None
+
+
+def cmd_evaluate(args):
+    from polykeras import data, models
+
+    _check_output_file(args.json)
+    model = _load_model(args.model)
+    _, (x_test, y_test), source = data.load_mnist(args.data)
+    acc = models.accuracy(model, x_test, y_test)
+    print(f"accuracy: {100 * acc:.2f} % on {len(x_test)} test images ({source})")
+    _write_json(args.json, {"accuracy": acc, "test_images": len(x_test), "data_source": source})
+    return 0
+
+
+def _read_digit(path):
+    """A PNG/JPEG of any size as a 28x28 uint8 digit, light on dark like MNIST."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L").resize((28, 28), Image.Resampling.LANCZOS), dtype=np.uint8)
+    except FileNotFoundError:
+        raise UsageError(f"image not found. Received: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise UsageError(f"not a readable image. Received: {path} ({type(e).__name__})") from None
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 255 - gray if border.mean() > 127 else gray  # dark ink on light paper
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    images = np.stack([_read_digit(p) for p in args.images])
+    model = _load_model(args.model)
+    probabilities = model.predict(images, verbose=0)
+    rows = [[p, int(np.argmax(q)), f"{float(np.max(q)):.3f}"] for p, q in zip(args.images, probabilities)]
+    print(_format_table(["image", "digit", "probability"], rows))
+    _write_json(args.json, [{"image": r[0], "digit": r[1], "probability": float(r[2])} for r in rows])
+    return 0
+
+
+def cmd_inspect(args):
+    import numpy as np
+
+    model = _load_model(args.model)
+    rows, totals = [], {True: 0, False: 0}
+    for v in model.weights:
+        size = int(np.prod(v.shape))
+        totals[v.trainable] += size
+        rows.append([v.path, "x".join(map(str, v.shape)) or "scalar", f"{size:,}", "yes" if v.trainable else "no"])
+    print(f"model: {model.name} ({type(model).__name__})")
+    print(_format_table(["variable", "shape", "size", "trainable"], rows))
+    print(f"\ntrainable: {totals[True]:,}  non-trainable: {totals[False]:,}  total: {sum(totals.values()):,}")
+    return 0
+
+
+# ----------------------------------------------------------------------------
 # Parser and entry point
 
 
@@ -263,6 +435,41 @@ def build_parser():
     demo = sub.add_parser("demo", help="the seed's problem end to end (what `make demo` runs)")
     demo.add_argument("--log-dir", metavar="DIR", help="root of the demo's logs (default: logs)")
     demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train-mnist", help="train the MNIST MLP with compile/fit",
+                           description="Train the MNIST MLP with compile/fit; a killed run started again with "
+                           "the same arguments resumes from its last finished epoch.")
+    train.add_argument("--data", default="auto", help="auto (default), keras, sample, or PATH.npz with Keras's keys")
+    train.add_argument("--epochs", type=int, default=MNIST_DEFAULTS["epochs"], help="passes over the training images")
+    train.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128)")
+    train.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's initial rate, cosine-decayed (default: 0.001)")
+    train.add_argument("--hidden", default="512,512", help="hidden layer sizes (default: 512,512)")
+    train.add_argument("--dropout", type=float, default=0.2, help="dropout after each hidden layer (default: 0.2)")
+    train.add_argument("--no-augment", action="store_true", help="train without random shifts, rotations and zooms")
+    train.add_argument("--init", default="glorot_uniform", help="Keras initializer of the kernels, e.g. zeros")
+    train.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    train.add_argument("--save", metavar="PATH.keras", help="save the trained model")
+    train.add_argument("--overwrite", action="store_true", help="allow --save to replace an existing file")
+    train.add_argument("--log-dir", metavar="DIR", help="TensorBoard runs go to DIR/<run> (default: logs/train-mnist)")
+    train.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
+    train.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    train.set_defaults(func=cmd_train_mnist)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy of a saved model on MNIST's test part")
+    evaluate.add_argument("model", help="a .keras model")
+    evaluate.add_argument("--data", default="auto", help="auto (default), keras, sample or PATH.npz")
+    evaluate.add_argument("--json", metavar="PATH", help="write {accuracy, ...} as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="the digit in each PNG/JPEG image")
+    predict.add_argument("model", help="a .keras model")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files of any size")
+    predict.add_argument("--json", metavar="PATH", help="write the predictions as JSON")
+    predict.set_defaults(func=cmd_predict)
+
+    inspect = sub.add_parser("inspect", help="every variable of a saved model: path, shape, trainable")
+    inspect.add_argument("model", help="a .keras model")
+    inspect.set_defaults(func=cmd_inspect)
     return parser
 
 

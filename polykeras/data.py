@@ -116,3 +116,102 @@ def load_csv(path, x_column="x", y_column="y"):
                     f"CSV file {path}, line {line}: column {name!r} is not a number. Received: {row[name]!r}"
                 ) from None
     return check_xy(columns[x_column], columns[y_column])
+
+
+# ----------------------------------------------------------------------------
+# MNIST
+
+MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MNIST_SOURCES = ("auto", "keras", "sample")
+SAMPLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "mnist_sample.npz")
+
+
+def check_mnist_arrays(arrays, origin):
+    """Validates MNIST arrays in Keras's layout.
+
+    Args:
+        arrays: Mapping with `x_train, y_train, x_test, y_test`.
+        origin: Where they came from, for error messages.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`: uint8 images `(N, 28, 28)`
+        and int64 labels `(N,)` in 0..9.
+    """
+    missing = [k for k in MNIST_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(
+            f"{origin} lacks the key {missing[0]!r} (needs {', '.join(MNIST_KEYS)}). "
+            f"Received keys: {', '.join(arrays) or 'none'}"
+        )
+    parts = []
+    for split in ("train", "test"):
+        x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
+        if x.dtype != np.uint8:
+            raise ValueError(f"{origin}: x_{split} must be uint8 images. Received: dtype {x.dtype}")
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise ValueError(f"{origin}: x_{split} must have shape (N, 28, 28). Received: {x.shape}")
+        if len(x) == 0:
+            raise ValueError(f"{origin}: x_{split} is empty. Received: shape {x.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{origin}: y_{split} must be integer labels. Received: dtype {y.dtype}")
+        if y.shape != (len(x),):
+            raise ValueError(f"{origin}: y_{split} must have shape ({len(x)},). Received: {y.shape}")
+        if y.min() < 0 or y.max() > 9:
+            bad = y[(y < 0) | (y > 9)][0]
+            raise ValueError(f"{origin}: y_{split} labels must be 0-9. Received: a label {bad}")
+        parts.append((x, y.astype(np.int64)))
+    return tuple(parts)
+
+
+def load_mnist_npz(path):
+    """Loads MNIST arrays from an `.npz` with Keras's keys; see `check_mnist_arrays`."""
+    if not os.path.isfile(path):
+        raise ValueError(f"MNIST file not found. Received: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
+    return check_mnist_arrays(arrays, path)
+
+
+def load_mnist(source="auto"):
+    """Loads MNIST as uint8 images and integer labels.
+
+    Args:
+        source: `"keras"`, the full 60k/10k set through
+            `keras.datasets.mnist.load_data()` (Keras's download and cache);
+            `"sample"`, 5,000 real digits shipped in the package, split
+            4,000/1,000 (no download); a path to an `.npz` with Keras's keys;
+            or `"auto"` (default): `keras` when cached or downloadable, else
+            `sample` with a one-line warning on stderr.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test), source)`, where `source` says
+        what was loaded (`"keras"`, `"sample"` or the path).
+
+    Example:
+
+    >>> (x_train, y_train), (x_test, y_test), used = load_mnist("sample")
+    >>> x_train.shape, x_test.shape, used
+    ((4000, 28, 28), (1000, 28, 28), 'sample')
+    """
+    if source == "sample":
+        return (*load_mnist_npz(SAMPLE_PATH), "sample")
+    if source in ("keras", "auto"):
+        import keras
+
+        try:
+            arrays = dict(zip(MNIST_KEYS, (a for pair in keras.datasets.mnist.load_data() for a in pair)))
+        except Exception as e:  # Keras raises plain Exception when the download fails.
+            if source == "keras":
+                raise ValueError(f"cannot load MNIST through Keras: {e}") from None
+            import sys
+
+            print(f"warning: full MNIST unavailable ({str(e).splitlines()[0][:120]}); using the bundled "
+                  "5,000-digit sample", file=sys.stderr)
+            return (*load_mnist_npz(SAMPLE_PATH), "sample")
+        return (*check_mnist_arrays(arrays, "keras.datasets.mnist"), "keras")
+    if source.endswith(".npz") or os.path.sep in source:
+        return (*load_mnist_npz(source), source)
+    raise ValueError(f"--data must be auto, keras, sample or a path to an .npz file. Received: {source!r}")
