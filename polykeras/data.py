@@ -7,6 +7,7 @@ Everything here returns plain NumPy arrays and validates what it reads, raising
 import csv
 import math
 import os
+import zipfile
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def load_mnist_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
     return check_mnist_arrays(arrays, path)
 

@@ -124,3 +124,173 @@ def test_demo(cli, tmp_path):
     assert "Summary" in out and out.count("least squares") >= 2
     runs = sorted(os.listdir(tmp_path / "logs" / "demo"))
     assert len(runs) == 2 and f"logs: {os.path.join('logs', 'demo', runs[0])}" in out
+
+
+# ----------------------------------------------------------------------------
+# MNIST commands
+
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import keras  # noqa: E402
+
+from polykeras.data import load_mnist  # noqa: E402
+
+QUICK = ["--data", "sample", "--hidden", "64", "--no-augment", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def mnist_model(tmp_path_factory):
+    """A small MLP trained on the sample through the CLI, saved to .keras."""
+    import polykeras_cli
+
+    path = tmp_path_factory.mktemp("mnist") / "mlp.keras"
+    assert polykeras_cli.main(["train-mnist", *QUICK, "--epochs", "3", "--no-log", "--save", str(path)]) == 0
+    return path
+
+
+def test_train_mnist_json(cli, tmp_path):
+    code, out, err = cli("train-mnist", *QUICK, "--epochs", "2", "--json", "t.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert set(result) >= {"test_accuracy", "train_seconds", "samples_per_second", "epochs", "data_source"}
+    assert result["data_source"] == "sample" and result["epochs"] == 2 and result["test_accuracy"] > 0.75
+    assert "Epoch 2/2" in out and "test accuracy" in out
+    assert os.listdir(tmp_path / result["log_dir"])
+    assert os.listdir(tmp_path / "logs" / "train-mnist") == [os.path.basename(result["log_dir"])]
+
+
+def test_train_mnist_zero_init_says_why(cli, tmp_path):
+    code, out, err = cli("train-mnist", *QUICK, "--epochs", "2", "--init", "zeros", "--no-log", "--json", "z.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "z.json").read_text())
+    assert result["hidden_units"] == [{"layer": "hidden_1", "units": 64, "distinct_units": 1,
+                                       "kernel_gradient_norm": 0.0}]
+    assert result["test_accuracy"] <= 0.15 and "every hidden unit of a layer is identical" in out
+
+
+def test_evaluate_inspect_predict(cli, tmp_path, mnist_model):
+    code, out, err = cli("evaluate", mnist_model, "--data", "sample", "--json", "e.json")
+    assert code == 0, err
+    accuracy = json.loads((tmp_path / "e.json").read_text())["accuracy"]
+    model = keras.saving.load_model(mnist_model, safe_mode=True)
+    _, (x_test, y_test), _ = load_mnist("sample")
+    assert accuracy == float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test)) > 0.85
+
+    code, out, _ = cli("inspect", mnist_model)
+    assert code == 0 and "hidden_1/kernel" in out and "784x64" in out
+    assert "trainable: 50,890  non-trainable: 0  total: 50,890" in out
+
+    # Photos of handwriting: dark ink on light paper, any size.
+    from PIL import Image
+
+    predicted = model.predict(x_test[:20], verbose=0).argmax(1)
+    paths = []
+    for i in range(20):
+        big = Image.fromarray(255 - x_test[i]).resize((112, 112), Image.Resampling.BILINEAR)
+        paths.append(f"digit{i}.png")
+        big.save(tmp_path / paths[-1])
+    code, out, err = cli("predict", mnist_model, *paths, "--json", "p.json")
+    assert code == 0, err
+    digits = [row["digit"] for row in json.loads((tmp_path / "p.json").read_text())]
+    assert np.mean(np.array(digits) == predicted) >= 0.9
+
+
+def test_inspect_shows_the_polynomial_domain_as_non_trainable(cli, tmp_path):
+    assert cli("fit-poly", "--degree", "2", "--epochs", "2", "--no-log", "--save", "p.keras")[0] == 0
+    code, out, _ = cli("inspect", "p.keras")
+    assert code == 0
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines() if "/" in line}
+    assert rows == {"polynomial/coefficients": "yes", "polynomial/domain_min": "no",
+                    "polynomial/domain_max": "no", "polynomial/basis_transform": "no"}
+
+
+def test_models_are_loaded_only_in_safe_mode(cli, tmp_path):
+    inputs = keras.Input((28, 28))
+    unsafe = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    unsafe.save(tmp_path / "lambda.keras")
+    for command in (["inspect"], ["evaluate", "--data", "sample"]):
+        code, _, err = cli(*command[:1], "lambda.keras", *command[1:])
+        assert code == 2 and err.startswith("error: cannot load lambda.keras with safe_mode=True") and err.count("\n") == 1
+
+
+MNIST_BAD_INPUT = [
+    (["train-mnist", "--data", "missing.npz"], "MNIST file not found. Received: missing.npz"),
+    (["train-mnist", "--data", "corrupt.npz"], "corrupt.npz is not a readable .npz file"),
+    (["train-mnist", "--data", "keys.npz"], "keys.npz lacks the key 'x_train'"),
+    (["train-mnist", "--data", "labels.npz"], "labels must be 0-9. Received: a label 12"),
+    (["train-mnist", "--data", "flat.npz"], "x_train must have shape (N, 28, 28). Received: (4, 784)"),
+    (["train-mnist", "--data", "float.npz"], "x_train must be uint8 images. Received: dtype float64"),
+    (["train-mnist", "--data", "empty.npz"], "x_train is empty"),
+    (["train-mnist", "--data", "nonsense"], "--data must be auto, keras, sample or a path"),
+    (["train-mnist", "--hidden", "512,a"], "Received: '512,a'"),
+    (["train-mnist", "--init", "nonsense"], "unknown Keras initializer. Received: init='nonsense'"),
+    (["train-mnist", "--epochs", "0"], "Received: epochs=0"),
+    (["train-mnist", "--learning-rate", "-1"], "--learning-rate must be > 0. Received: -1.0"),
+    (["train-mnist", "--dropout", "1.5"], "Received: dropout=1.5"),
+    (["train-mnist", "--save", "exists.keras"], "--save target exists"),
+    (["evaluate", "notes.txt"], "not a .keras model file. Received: notes.txt"),
+    (["evaluate", "fake.keras"], "not a .keras model file. Received: fake.keras"),
+    (["inspect", "missing.keras"], "model file not found. Received: missing.keras"),
+    (["predict", "exists.keras", "notes.txt"], "not a readable image. Received: notes.txt"),
+    (["predict", "exists.keras", "nowhere.png"], "image not found. Received: nowhere.png"),
+]
+
+
+@pytest.mark.parametrize("args, message", MNIST_BAD_INPUT, ids=[" ".join(a) for a, _ in MNIST_BAD_INPUT])
+def test_mnist_bad_input(cli, tmp_path, args, message):
+    (tmp_path / "corrupt.npz").write_bytes(b"garbage")
+    np.savez(tmp_path / "keys.npz", images=np.zeros((2, 28, 28), np.uint8))
+    good = dict(x_train=np.zeros((4, 28, 28), np.uint8), y_train=np.zeros(4, int),
+                x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, int))
+    np.savez(tmp_path / "labels.npz", **{**good, "y_train": np.array([0, 1, 2, 12])})
+    np.savez(tmp_path / "flat.npz", **{**good, "x_train": np.zeros((4, 784), np.uint8)})
+    np.savez(tmp_path / "float.npz", **{**good, "x_train": np.zeros((4, 28, 28))})
+    np.savez(tmp_path / "empty.npz", **{**good, "x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, int)})
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "fake.keras").write_text("not a zip")
+    (tmp_path / "exists.keras").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    code, out, err = cli(*args, "--json", "out.json") if args[0] != "inspect" else cli(*args)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def _polykeras(*args, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigkilled_training_resumes_from_the_last_finished_epoch(tmp_path):
+    args = ["train-mnist", *QUICK, "--epochs", "8", "--json", "r.json"]
+    first = _polykeras(*args, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        metadata = None
+        while time.monotonic() < deadline and first.poll() is None:
+            found = list((tmp_path / "logs" / "train-mnist").glob("backup-*/training_metadata.json"))
+            if found and json.loads(found[0].read_text() or "{}").get("epoch", 0) >= 2:
+                metadata = found[0]
+                break
+            time.sleep(0.05)
+        assert metadata is not None and first.poll() is None, "no epoch was backed up in time"
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == -signal.SIGKILL
+    done_before = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= done_before < 8
+
+    second = _polykeras(*args, cwd=tmp_path)
+    out, _ = second.communicate(timeout=180)
+    assert second.returncode == 0, out
+    assert f"resuming from the backup: epochs 1-{done_before} already done" in out
+    assert f"Epoch {done_before}/8" not in out and f"Epoch {done_before + 1}/8" in out and "Epoch 8/8" in out
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["epochs"] == 8 and result["test_accuracy"] > 0.85
+    # One run folder for both processes, and the backup is gone once training finished.
+    assert sorted(p.name for p in (tmp_path / "logs" / "train-mnist").iterdir()) == [os.path.basename(result["log_dir"])]

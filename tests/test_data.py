@@ -63,3 +63,73 @@ def test_check_xy_lengths():
         check_xy([1, 2], [1, 2, 3])
     with pytest.raises(ValueError, match="Received: 0 points"):
         check_xy([], [])
+
+
+# ----------------------------------------------------------------------------
+# MNIST
+
+from polykeras.data import MNIST_KEYS, load_mnist  # noqa: E402
+
+
+def test_bundled_sample_is_real_stratified_mnist():
+    (x_train, y_train), (x_test, y_test), source = load_mnist("sample")
+    assert source == "sample"
+    assert x_train.shape == (4000, 28, 28) and x_test.shape == (1000, 28, 28)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.int64
+    assert np.bincount(y_train).tolist() == [400] * 10 and np.bincount(y_test).tolist() == [100] * 10
+    # Real digits: dark background, ink in the middle, and no image shared by the two parts.
+    assert x_train[:, 0, :].mean() < 1 and x_train[:, 10:18, 10:18].mean() > 60
+    train_rows = {img.tobytes() for img in x_train}
+    assert not any(img.tobytes() in train_rows for img in x_test)
+
+
+def tiny_mnist(n=20, **overrides):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(n) % 10,
+        "x_test": rng.integers(0, 256, (n // 2, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(n // 2) % 10,
+    }
+    arrays.update(overrides)
+    return {k: v for k, v in arrays.items() if v is not None}
+
+
+def test_load_npz_in_keras_format(tmp_path):
+    path = tmp_path / "mini.npz"
+    np.savez(path, **tiny_mnist())
+    (x_train, y_train), (x_test, _), source = load_mnist(str(path))
+    assert x_train.shape == (20, 28, 28) and x_test.shape == (10, 28, 28) and source == str(path)
+    assert y_train.tolist() == [i % 10 for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"y_test": None}, "lacks the key 'y_test'"),
+        ({"x_train": np.zeros((20, 28, 28), np.float32)}, "x_train must be uint8 images. Received: dtype float32"),
+        ({"x_train": np.zeros((20, 784), np.uint8)}, r"x_train must have shape \(N, 28, 28\). Received: \(20, 784\)"),
+        ({"y_train": np.full(20, 10)}, "labels must be 0-9. Received: a label 10"),
+        ({"y_train": np.full(20, -1)}, "labels must be 0-9. Received: a label -1"),
+        ({"y_train": np.zeros(19, int)}, r"y_train must have shape \(20,\). Received: \(19,\)"),
+        ({"y_train": np.zeros(20, float)}, "y_train must be integer labels. Received: dtype float64"),
+        ({"x_test": np.zeros((0, 28, 28), np.uint8), "y_test": np.zeros(0, int)}, "x_test is empty"),
+    ],
+)
+def test_bad_npz_contents(tmp_path, overrides, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **tiny_mnist(**overrides))
+    with pytest.raises(ValueError, match=message):
+        load_mnist(str(path))
+
+
+def test_missing_corrupt_and_unknown_sources(tmp_path):
+    with pytest.raises(ValueError, match="MNIST file not found"):
+        load_mnist(str(tmp_path / "none.npz"))
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="is not a readable .npz file"):
+        load_mnist(str(corrupt))
+    with pytest.raises(ValueError, match="Received: 'mnist'"):
+        load_mnist("mnist")
+    assert set(MNIST_KEYS) == {"x_train", "y_train", "x_test", "y_test"}

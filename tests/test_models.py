@@ -117,3 +117,77 @@ def test_fit_polynomial_rejects_non_finite_y():
     y[3] = np.inf
     with pytest.raises(ValueError, match=r"Received: y\[3\]=inf"):
         fit_polynomial(x, y, degree=2)
+
+
+# ----------------------------------------------------------------------------
+# MNIST MLP
+
+from polykeras.data import load_mnist  # noqa: E402
+from polykeras.models import LossBecameNaN, mnist_mlp, symmetry_report, train_mnist  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sample():
+    *data, _ = load_mnist("sample")
+    return data
+
+
+def test_mlp_takes_raw_uint8_and_augments_only_in_training(sample):
+    (x_train, _), _ = sample
+    model = mnist_mlp(hidden=(32,), dropout=0.0)
+    batch = x_train[:16]
+    inference = model(batch, training=False).numpy()
+    np.testing.assert_array_equal(inference, model(batch, training=False).numpy())
+    np.testing.assert_allclose(inference.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(inference, model(batch, training=True).numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"hidden": ()}, r"Received: hidden=\(\)"),
+        ({"hidden": (0,)}, r"Received: hidden=\(0,\)"),
+        ({"dropout": 1.0}, "Received: dropout=1.0"),
+        ({"kernel_initializer": "nonsense"}, "Received: init='nonsense'"),
+    ],
+)
+def test_mlp_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mnist_mlp(**kwargs)
+
+
+def test_short_training_beats_chance_by_far(sample):
+    result = train_mnist(sample, epochs=3, hidden=(64,), augment=False)
+    assert result.test_accuracy > 0.85
+    assert result.samples_per_second > 0 and result.epochs == 3
+    report = symmetry_report(result.model, *sample[1])
+    assert report[0]["distinct_units"] == 64 and report[0]["kernel_gradient_norm"] > 0
+
+
+def test_zero_initialisation_keeps_hidden_units_identical(sample):
+    result = train_mnist(sample, epochs=3, hidden=(32, 32), augment=False, init="zeros")
+    report = symmetry_report(result.model, *sample[1])
+    assert [r["distinct_units"] for r in report] == [1, 1]
+    assert [r["kernel_gradient_norm"] for r in report] == [0.0, 0.0]
+    assert result.test_accuracy <= 0.15  # chance is 0.10: it only learns the class frequencies
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_weights(sample):
+    (x_train, y_train), test = sample
+    # Fine for one epoch, then the rate becomes absurd.
+    class Explode(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.model.get_layer("hidden_1").kernel.assign(
+                    np.full(self.model.get_layer("hidden_1").kernel.shape, np.nan, np.float32))
+
+    with pytest.raises(LossBecameNaN, match="loss became NaN at epoch 2; try a smaller --learning-rate") as caught:
+        train_mnist(((x_train, y_train), test), epochs=3, hidden=(16,), augment=False, callbacks=[Explode()])
+    kernel = caught.value.model.get_layer("hidden_1").kernel.numpy()
+    assert np.isfinite(kernel).all()
+
+
+@pytest.mark.slow
+def test_default_recipe_reaches_the_accuracy_target(sample):
+    result = train_mnist(sample)
+    assert result.test_accuracy >= 0.975
