@@ -21,7 +21,7 @@ import time
 
 EXIT_USAGE = 2
 # Kept here, not imported from polykeras.models, so --help needs no TensorFlow.
-MNIST_DEFAULTS = {"epochs": 60}
+MNIST_DEFAULTS = {"epochs": 60, "batch_size": 64}
 # Options whose values may start with "-" (`--x-range -1,1`), which argparse
 # would otherwise read as an option.
 _SIGNED_LIST_OPTIONS = ("--x-range", "--true-coefficients")
@@ -461,8 +461,8 @@ def build_parser():
                            description="Train the MNIST MLP with compile/fit; a killed run started again with "
                            "the same arguments resumes from its last finished epoch.")
     train.add_argument("--data", default="auto", help="auto (default), keras, sample, or PATH.npz with Keras's keys")
-    train.add_argument("--epochs", type=int, default=MNIST_DEFAULTS["epochs"], help="passes over the training images")
-    train.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128)")
+    train.add_argument("--epochs", type=int, default=MNIST_DEFAULTS["epochs"], help="passes over the training images (default: 60)")
+    train.add_argument("--batch-size", type=int, default=MNIST_DEFAULTS["batch_size"], help="images per step (default: 64)")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's initial rate, cosine-decayed (default: 0.001)")
     train.add_argument("--hidden", default="512,512", help="hidden layer sizes (default: 512,512)")
     train.add_argument("--dropout", type=float, default=0.2, help="dropout after each hidden layer (default: 0.2)")

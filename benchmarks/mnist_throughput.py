@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from polykeras.data import load_mnist  # noqa: E402
-from polykeras.models import train_mnist  # noqa: E402
+from polykeras.models import MNIST_BATCH_SIZE, train_mnist  # noqa: E402
 
-BATCH_SIZE = 128
+BATCH_SIZE = MNIST_BATCH_SIZE
 
 
 def plain_keras_model():

@@ -296,6 +296,8 @@ def relative_gap(learned, reference):
 
 MNIST_HIDDEN = (512, 512)
 MNIST_EPOCHS = 60
+MNIST_BATCH_SIZE = 64
+MNIST_LABEL_SMOOTHING = 0.1
 
 
 def mnist_mlp(
@@ -402,12 +404,12 @@ class MnistTraining:
     history: dict
 
 
-def compile_mnist(model, learning_rate, total_steps):
-    """Adam with a cosine-decaying learning rate and sparse cross-entropy."""
+def compile_mnist(model, learning_rate, total_steps, label_smoothing=MNIST_LABEL_SMOOTHING):
+    """Adam with a cosine-decaying learning rate; cross-entropy on one-hot labels, smoothed."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1))
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
 
@@ -415,7 +417,7 @@ def compile_mnist(model, learning_rate, total_steps):
 def train_mnist(
     data,
     epochs=MNIST_EPOCHS,
-    batch_size=128,
+    batch_size=MNIST_BATCH_SIZE,
     learning_rate=1e-3,
     hidden=MNIST_HIDDEN,
     dropout=0.2,
@@ -472,7 +474,8 @@ def train_mnist(
     if backup_dir:
         extra += [keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True), _ResumeNotice()]
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, callbacks=extra, verbose=verbose)
+    one_hot = keras.utils.to_categorical(y_train, 10)
+    history = model.fit(x_train, one_hot, batch_size=batch_size, epochs=epochs, callbacks=extra, verbose=verbose)
     train_seconds = time.perf_counter() - start
     if guard.nan_epoch is not None:
         raise LossBecameNaN(guard.nan_epoch, model)

@@ -294,3 +294,10 @@ def test_sigkilled_training_resumes_from_the_last_finished_epoch(tmp_path):
     assert result["epochs"] == 8 and result["test_accuracy"] > 0.85
     # One run folder for both processes, and the backup is gone once training finished.
     assert sorted(p.name for p in (tmp_path / "logs" / "train-mnist").iterdir()) == [os.path.basename(result["log_dir"])]
+
+
+def test_cli_defaults_match_the_library():
+    import polykeras_cli
+    from polykeras import models
+
+    assert polykeras_cli.MNIST_DEFAULTS == {"epochs": models.MNIST_EPOCHS, "batch_size": models.MNIST_BATCH_SIZE}
