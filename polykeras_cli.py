@@ -179,9 +179,8 @@ def _poly_data(args):
 
 def _fit_and_report(args, task="fit-poly"):
     """Validates, trains, prints the coefficient table; returns the result and its JSON."""
-    import keras
-
     from polykeras import models
+    from polykeras.callbacks import TensorBoard
 
     (x, y), true = _poly_data(args)
     lr = args.learning_rate if args.learning_rate is not None else models.default_learning_rate(args.basis)
@@ -190,7 +189,9 @@ def _fit_and_report(args, task="fit-poly"):
     _check_output_file(args.json)
     run_dir = _run_dir(args.log_dir, task, f"{args.basis}-d{args.degree}", args.no_log)
 
-    callbacks = [keras.callbacks.TensorBoard(run_dir, write_graph=False)] if run_dir else []
+    callbacks = []
+    if run_dir:
+        callbacks.append(TensorBoard(run_dir, data=(x, y), reference=models.least_squares_coefficients(x, y, args.degree)))
     result = models.fit_polynomial(
         x, y, degree=args.degree, basis=args.basis, optimizer=args.optimizer, learning_rate=lr,
         epochs=args.epochs, batch_size=args.batch_size, callbacks=callbacks, verbose=_progress(), seed=args.seed,
@@ -212,7 +213,7 @@ def _fit_and_report(args, task="fit-poly"):
         result.model.save(args.save)
         print(f"model: {args.save}")
     if run_dir:
-        print(f"logs: {run_dir}  (view with: tensorboard --logdir {os.path.dirname(run_dir)})")
+        print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
     return result, payload
 
 
@@ -299,8 +300,10 @@ def _symmetry_table(report):
 
 def cmd_train_mnist(args):
     import keras
+    import numpy as np
 
     from polykeras import data, models
+    from polykeras.callbacks import TensorBoard
 
     hidden = _parse_hidden(args.hidden)
     models.mnist_mlp(hidden, args.dropout, args.init, augment=False)  # validates the architecture
@@ -323,7 +326,11 @@ def cmd_train_mnist(args):
         os.makedirs(backup, exist_ok=True)
         with open(marker, "w", encoding="utf-8") as f:
             f.write(run_dir or "")
-    callbacks = [keras.callbacks.TensorBoard(run_dir, write_graph=False)] if run_dir else []
+    callbacks = []
+    if run_dir:
+        # Gradient norms are taken on a fixed spread of training images, in the loss's one-hot form.
+        pick = np.linspace(0, len(x_train) - 1, 256).astype(int)
+        callbacks.append(TensorBoard(run_dir, data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10))))
 
     print(f"data: {source}, {len(x_train)} training and {len(x_test)} test images")
     try:
@@ -358,7 +365,7 @@ def cmd_train_mnist(args):
         result.model.save(args.save)
         print(f"model: {args.save}")
     if run_dir:
-        print(f"logs: {run_dir}  (view with: tensorboard --logdir {os.path.dirname(run_dir)})")
+        print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
     _write_json(args.json, payload)
     return 0
 
@@ -438,6 +445,33 @@ def cmd_inspect(args):
 
 
 # ----------------------------------------------------------------------------
+# tensorboard
+
+
+def cmd_tensorboard(args):
+    """Runs the real TensorBoard on 127.0.0.1 until interrupted."""
+    if not os.path.isdir(args.logdir):
+        raise UsageError(f"--logdir is not a folder. Received: {args.logdir}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535. Received: {args.port}")
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    board.configure(argv=[None, "--logdir", args.logdir, "--host", "127.0.0.1", "--port", str(args.port),
+                          "--reload_interval", str(args.reload_interval)])
+    try:
+        url = board.launch()
+    except program.TensorBoardPortInUseError:
+        raise UsageError(f"--port is in use. Received: {args.port}") from None
+    print(f"TensorBoard {url}  (logs: {os.path.abspath(args.logdir)}; Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
+# ----------------------------------------------------------------------------
 # Parser and entry point
 
 
@@ -491,6 +525,12 @@ def build_parser():
     inspect = sub.add_parser("inspect", help="every variable of a saved model: path, shape, trainable")
     inspect.add_argument("model", help="a .keras model")
     inspect.set_defaults(func=cmd_inspect)
+
+    board = sub.add_parser("tensorboard", help="serve the logs with TensorBoard on 127.0.0.1")
+    board.add_argument("--logdir", default="logs", help="folder of runs (default: logs)")
+    board.add_argument("--port", type=int, default=6006, help="port, 0 for any free one (default: 6006)")
+    board.add_argument("--reload-interval", type=float, default=5.0, help="seconds between rescans (default: 5)")
+    board.set_defaults(func=cmd_tensorboard)
     return parser
 
 

@@ -106,6 +106,11 @@ def least_squares(x, y, degree):
     return np.polynomial.Polynomial.fit(x, y, degree)
 
 
+def least_squares_coefficients(x, y, degree):
+    """The least-squares optimum's power-basis coefficients, lowest degree first, float64."""
+    return pad_coefficients(least_squares(x, y, degree).convert().coef, degree)
+
+
 def make_optimizer(name, learning_rate):
     """Any Keras optimizer by name (`"sgd"`, `"adam"`, ...) with a learning rate.
 
@@ -265,7 +270,7 @@ def fit_polynomial(
     train_seconds = time.perf_counter() - start
 
     reference = least_squares(x, y, degree)
-    lstsq = pad_coefficients(reference.convert().coef, degree)
+    lstsq = least_squares_coefficients(x, y, degree)
     learned = layer.coefficients()
     mse = float(np.mean((layer.polynomial()(x) - y) ** 2))
     lstsq_mse = float(np.mean((reference(x) - y) ** 2))

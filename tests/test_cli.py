@@ -301,3 +301,82 @@ def test_cli_defaults_match_the_library():
     from polykeras import models
 
     assert polykeras_cli.MNIST_DEFAULTS == {"epochs": models.MNIST_EPOCHS, "batch_size": models.MNIST_BATCH_SIZE}
+
+
+# ----------------------------------------------------------------------------
+# tensorboard: the real server, queried over HTTP on 127.0.0.1
+
+import re  # noqa: E402
+import urllib.parse  # noqa: E402
+import urllib.request  # noqa: E402
+
+
+def _get(base, path, raw=False):
+    with urllib.request.urlopen(base + path, timeout=10) as response:
+        body = response.read()
+    return body if raw else json.loads(body)
+
+
+def _start_tensorboard(logdir):
+    server = _polykeras("tensorboard", "--logdir", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir)
+    deadline = time.monotonic() + 60
+    line = ""
+    while time.monotonic() < deadline and server.poll() is None:
+        line = server.stdout.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        if match:
+            return server, match.group(1)
+    server.kill()
+    server.wait()
+    raise AssertionError(f"TensorBoard did not start: {line!r}")
+
+
+def test_tensorboard_serves_the_runs(cli, tmp_path):
+    assert cli("fit-poly", "--json", "poly.json")[0] == 0
+    assert cli("train-mnist", *QUICK, "--epochs", "2", "--hidden", "32", "--json", "mnist.json")[0] == 0
+    poly = json.loads((tmp_path / "poly.json").read_text())
+    poly_run = os.path.relpath(poly["log_dir"], "logs") + "/train"
+    mnist_run = os.path.relpath(json.loads((tmp_path / "mnist.json").read_text())["log_dir"], "logs") + "/train"
+
+    server, base = _start_tensorboard(str(tmp_path / "logs"))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tags = _get(base, "data/plugin/scalars/tags")
+            if poly_run in tags and mnist_run in tags and "coefficients/c5" in tags[poly_run]:
+                break
+            time.sleep(0.5)
+        assert {f"coefficients/c{k}" for k in range(6)} <= set(tags[poly_run])
+        for k in range(6):
+            query = urllib.parse.urlencode({"run": poly_run, "tag": f"coefficients/c{k}"})
+            points = _get(base, f"data/plugin/scalars/scalars?{query}")
+            assert [step for _, step, _ in points] == list(range(21))
+            assert points[0][2] == 0.0
+            assert points[-1][2] == pytest.approx(poly["coefficients"][k], rel=1e-6, abs=1e-7)
+
+        histograms = _get(base, "data/plugin/histograms/tags")
+        assert "weights/polynomial/coefficients" in histograms[poly_run]
+        assert "weights/hidden_1/kernel" in histograms[mnist_run]
+        images = _get(base, "data/plugin/images/tags")
+        assert "fit/curve" in images[poly_run] and "weights/hidden_1_kernels" in images[mnist_run]
+        query = urllib.parse.urlencode({"run": poly_run, "tag": "fit/curve", "sample": 0})
+        first = _get(base, f"data/plugin/images/images?{query}")[0]
+        assert _get(base, f"data/plugin/images/individualImage?{first['query']}", raw=True)[:8] == b"\x89PNG\r\n\x1a\n"
+        layout = _get(base, "data/plugin/custom_scalars/layout")
+        assert layout["category"][0]["title"] == "polynomial"
+        assert layout["category"][0]["chart"][0]["multiline"]["tag"] == [r"coefficients/c\d+$"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert server.returncode is not None
+
+
+def test_tensorboard_bad_input(cli, tmp_path):
+    code, _, err = cli("tensorboard", "--logdir", "missing")
+    assert code == 2 and err == "error: --logdir is not a folder. Received: missing\n"
+    code, _, err = cli("tensorboard", "--logdir", ".", "--port", "70000")
+    assert code == 2 and err == "error: --port must be from 0 to 65535. Received: 70000\n"
