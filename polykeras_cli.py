@@ -94,23 +94,27 @@ def _write_json(path, payload):
 
 
 def _run_dir(log_dir, task, name, no_log):
-    """A fresh, time-stamped run folder under `log_dir` (default `logs/<task>`), or None."""
+    """Creates a fresh, time-stamped run folder under `log_dir` (default `logs/<task>`); None with --no-log.
+
+    Called after every other check, so a bad input leaves no folder behind.
+    """
     if no_log:
         return None
     root = log_dir or os.path.join("logs", task)
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise UsageError(f"--log-dir is a file, not a folder. Received: {root}")
-    probe = root
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe) or "."
-    if not os.access(probe, os.W_OK):
-        raise UsageError(f"--log-dir is not writable. Received: {root}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run = os.path.join(root, f"{stamp}-{name}")
     suffix = 1
     while os.path.exists(run):
         suffix += 1
         run = os.path.join(root, f"{stamp}-{name}-{suffix}")
+    try:
+        os.makedirs(run)
+    except FileExistsError:
+        raise UsageError(f"--log-dir is blocked by a file. Received: {root}") from None
+    except NotADirectoryError:
+        raise UsageError(f"--log-dir is blocked by a file. Received: {root}") from None
+    except OSError as e:
+        raise UsageError(f"--log-dir cannot be written ({e.strerror}). Received: {root}") from None
     return run
 
 
@@ -163,6 +167,7 @@ def _add_fit_poly_arguments(p):
     out.add_argument("--log-dir", metavar="DIR", help="TensorBoard runs go to DIR/<run> (default: logs/fit-poly)")
     out.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
     out.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    out.add_argument("--plot", metavar="PATH.png", help="draw the coefficients' walk from 0 and the fit (matplotlib)")
 
 
 def _poly_data(args):
@@ -180,22 +185,27 @@ def _poly_data(args):
 def _fit_and_report(args, task="fit-poly"):
     """Validates, trains, prints the coefficient table; returns the result and its JSON."""
     from polykeras import models
-    from polykeras.callbacks import TensorBoard
+    from polykeras.callbacks import CoefficientHistory, polynomial_logger
 
     (x, y), true = _poly_data(args)
     lr = args.learning_rate if args.learning_rate is not None else models.default_learning_rate(args.basis)
     models.check_polynomial_fit_args(x, y, args.degree, args.basis, args.optimizer, lr, args.epochs, args.batch_size)
     _check_output_file(args.save, ".keras", args.overwrite, "--save")
     _check_output_file(args.json)
+    _check_output_file(args.plot, ".png", True, "--plot")
     run_dir = _run_dir(args.log_dir, task, f"{args.basis}-d{args.degree}", args.no_log)
 
     callbacks = []
+    history = CoefficientHistory() if args.plot else None
     if run_dir:
-        callbacks.append(TensorBoard(run_dir, data=(x, y), reference=models.least_squares_coefficients(x, y, args.degree)))
+        callbacks.append(polynomial_logger(run_dir, x, y, args.degree, args.epochs))
     result = models.fit_polynomial(
         x, y, degree=args.degree, basis=args.basis, optimizer=args.optimizer, learning_rate=lr,
-        epochs=args.epochs, batch_size=args.batch_size, callbacks=callbacks, verbose=_progress(), seed=args.seed,
+        epochs=args.epochs, batch_size=args.batch_size, callbacks=callbacks + ([history] if history else []),
+        verbose=_progress(), seed=args.seed,
     )
+    for callback in callbacks:
+        callback.wait()  # the logs are on disk before their path is printed
     print()
     print(_coefficient_table(result, true))
     print(
@@ -212,6 +222,10 @@ def _fit_and_report(args, task="fit-poly"):
     if args.save:
         result.model.save(args.save)
         print(f"model: {args.save}")
+    if history:
+        from polykeras.plots import plot_polynomial_fit
+
+        print(f"plot: {plot_polynomial_fit(args.plot, history, x, y, result, true)}")
     if run_dir:
         print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
     return result, payload
@@ -299,11 +313,8 @@ def _symmetry_table(report):
 
 
 def cmd_train_mnist(args):
-    import keras
-    import numpy as np
-
     from polykeras import data, models
-    from polykeras.callbacks import TensorBoard
+    from polykeras.callbacks import mnist_logger
 
     hidden = _parse_hidden(args.hidden)
     models.mnist_mlp(hidden, args.dropout, args.init, augment=False)  # validates the architecture
@@ -323,14 +334,15 @@ def cmd_train_mnist(args):
             run_dir = f.read().strip() or None
     else:
         run_dir = _run_dir(args.log_dir, "train-mnist", f"mlp-{'x'.join(map(str, hidden))}-{args.init}", args.no_log)
-        os.makedirs(backup, exist_ok=True)
-        with open(marker, "w", encoding="utf-8") as f:
-            f.write(run_dir or "")
+        try:
+            os.makedirs(backup, exist_ok=True)
+            with open(marker, "w", encoding="utf-8") as f:
+                f.write(run_dir or "")
+        except OSError as e:
+            raise UsageError(f"cannot keep a training backup in {backup} ({e.strerror})") from None
     callbacks = []
     if run_dir:
-        # Gradient norms are taken on a fixed spread of training images, in the loss's one-hot form.
-        pick = np.linspace(0, len(x_train) - 1, 256).astype(int)
-        callbacks.append(TensorBoard(run_dir, data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10))))
+        callbacks.append(mnist_logger(run_dir, x_train, y_train))
 
     print(f"data: {source}, {len(x_train)} training and {len(x_test)} test images")
     try:
@@ -340,11 +352,15 @@ def cmd_train_mnist(args):
             init=args.init, callbacks=callbacks, backup_dir=backup, verbose=_progress(), seed=args.seed,
         )
     except models.LossBecameNaN as e:
+        for callback in callbacks:
+            callback.wait()
         if args.save:
             e.model.save(args.save)
             print(f"model (last good epoch): {args.save}")
         print(f"error: {e}", file=sys.stderr)
         return 1
+    for callback in callbacks:
+        callback.wait()  # the logs are on disk before their path is printed
     report = models.symmetry_report(result.model, x_test[:1000], y_test[:1000])
     print()
     print(_format_table(

@@ -9,13 +9,20 @@ all coefficients; for an MLP on 28x28 images, its first layer's kernels drawn
 as a grid of images.
 
 Summaries are built from NumPy with TensorBoard's own protobuf helpers and
-written by TensorBoard's `EventFileWriter`, without a TensorFlow op per value:
-logging costs little even when an epoch takes a few milliseconds.
+written by TensorBoard's `EventFileWriter`, without a TensorFlow op per value.
+The epoch hooks only copy the numbers they need; drawing, histogramming and
+writing happen on a background thread, during training when epochs are long
+and after it when they take milliseconds. `wait()` returns once everything is
+on disk.
 """
 
+import copy
+import functools
 import io
 import math
 import os
+import queue
+import threading
 import time
 
 import keras
@@ -35,6 +42,10 @@ from tensorboard.util import tensor_util
 from polykeras.layers import Polynomial
 
 HISTOGRAM_BUCKETS = 30
+# Epochs at least this long render their summaries alongside training; shorter
+# ones (a polynomial's take milliseconds) leave it to the end, so that the
+# writer thread does not compete with a Python-bound training loop.
+LONG_EPOCH_SECONDS = 0.05
 GRID_UNITS = 64
 
 
@@ -42,9 +53,18 @@ GRID_UNITS = 64
 # Summaries from NumPy
 
 
+_SCALAR_METADATA = scalar_pb("_", 0.0).value[0].metadata
+
+
+def scalar_value(tag, value):
+    """A scalar as a `Summary.Value`, as `scalar_pb` makes it but sharing its metadata."""
+    tensor = tensor_util.make_tensor_proto(np.float32(value))
+    return summary_pb2.Summary.Value(tag=tag, metadata=_SCALAR_METADATA, tensor=tensor)
+
+
 def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
     """A histogram summary of `values` (any shape), computed with `np.histogram`."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    values = np.asarray(values).reshape(-1)
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if high == low:
         low, high = low - 0.5, high + 0.5
@@ -61,7 +81,7 @@ def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
 def image_summary(tag, pixels, description=""):
     """An image summary of a uint8 array `(height, width)` or `(height, width, 3)`."""
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     height, width = pixels.shape[:2]
     tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), buffer.getvalue()])
     value = summary_pb2.Summary.Value(
@@ -195,91 +215,226 @@ class TensorBoard(keras.callbacks.Callback):
         self.data = data
         self.reference = None if reference is None else np.asarray(reference, np.float64)
         self.gradient_samples = gradient_samples
-        self._writers = {}
+        self._queue = None
+        self._thread = None
+        self._gradient_function = None
 
-    # Writers -----------------------------------------------------------------
+    # Writers: a background thread renders and writes what the hooks queue --
 
-    def _write(self, summary, step, writer="train"):
-        if writer not in self._writers:
-            self._writers[writer] = EventFileWriter(os.path.join(self.log_dir, writer))
-        event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
-        self._writers[writer].add_event(event)
+    def _write(self, values, step, writer="train"):
+        """Queues a list of callables (each returning a summary or value) for one step."""
+        if values:
+            self._queue.put((writer, int(step), time.time(), values))
+
+    def _drain(self, work, writers):
+        while True:
+            item = work.get()
+            if item is None:
+                break
+            writer, step, wall_time, values = item
+            if writer not in writers:
+                writers[writer] = EventFileWriter(os.path.join(self.log_dir, writer))
+            summary = summary_pb2.Summary()
+            for make in values:
+                value = make()
+                if isinstance(value, summary_pb2.Summary):
+                    summary.value.extend(value.value)
+                else:
+                    summary.value.append(value)
+            writers[writer].add_event(event_pb2.Event(wall_time=wall_time, step=step, summary=summary))
+        for w in writers.values():
+            w.close()
+
+    def wait(self):
+        """Blocks until everything logged so far is written and the files are closed."""
+        thread = self._thread
+        if thread is not None and thread.ident is not None:
+            thread.join()
+
+    def _start_writing(self):
+        if self._thread.ident is None:
+            self._thread.start()
 
     def on_train_begin(self, logs=None):
-        self._polynomials = [layer for layer in self.model.layers if isinstance(layer, Polynomial)]
+        self.wait()
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._drain, args=(self._queue, {}), name="polykeras-tensorboard")
+        # The power-basis map depends only on non-trainable variables: computed once.
+        self._polynomials = [
+            (layer, layer.power_basis_matrix()) for layer in self.model.layers if isinstance(layer, Polynomial)
+        ]
         self._first_kernel = next(
             (layer for layer in self.model.layers
              if isinstance(layer, keras.layers.Dense) and layer.kernel.shape[0] == 28 * 28),
             None,
         )
+        self._model_reports_gradients = getattr(self.model, "reports_gradient_norms", False)
+        self._gradient_function = None  # traced on first use, for this model
         self._started = False
 
     def on_train_end(self, logs=None):
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        self._queue.put(None)  # the thread closes the files and ends; wait() joins it
+        self._start_writing()
 
-    # Logging -----------------------------------------------------------------
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            if name in ("_queue", "_thread", "_model", "_gradient_function"):
+                value = None
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+    # Logging: the hooks copy numbers; the thread builds the summaries --------
 
     def _step(self, epoch):
         return epoch * getattr(self.model, "steps_per_batch", 1)
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
         if self._started:
             return
         self._started = True
         if epoch == 0:  # not when BackupAndRestore resumes a run
-            for layer in self._polynomials:
-                self._write(coefficient_layout(layer.degree), 0)
-            self._log_state(0, histograms=self.histogram_freq > 0, images=self.image_freq > 0)
+            values = [functools.partial(coefficient_layout, layer.degree) for layer, _ in self._polynomials]
+            self._write(values + self._state({}, self.histogram_freq > 0, self.image_freq > 0), 0)
 
     def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
         done = epoch + 1
         last = done == self.params.get("epochs")
-        step = self._step(done)
-        for name, value in (logs or {}).items():
-            writer, name = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
-            self._write(scalar_pb(f"epoch_{name}", float(value)), step, writer)
+        train, validation = [], []
+        for name, value in logs.items():
+            if name.startswith("gradient_norm/"):
+                continue  # written with the histograms
+            if name.startswith("val_"):
+                validation.append(functools.partial(scalar_value, f"epoch_{name[4:]}", float(value)))
+            else:
+                train.append(functools.partial(scalar_value, f"epoch_{name}", float(value)))
+        histograms = self.histogram_freq > 0 and (done % self.histogram_freq == 0 or last)
+        images = self.image_freq > 0 and (done % self.image_freq == 0 or last)
         optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None:
-            self._write(scalar_pb("optimizer/learning_rate", float(keras.ops.convert_to_numpy(optimizer.learning_rate))), step)
-        self._log_state(
-            step,
-            histograms=self.histogram_freq > 0 and (done % self.histogram_freq == 0 or last),
-            images=self.image_freq > 0 and (done % self.image_freq == 0 or last),
-        )
+        if optimizer is not None and histograms:
+            rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            train.append(functools.partial(scalar_value, "optimizer/learning_rate", rate))
+        step = self._step(done)
+        self._write(train + self._state(logs, histograms, images), step)
+        self._write(validation, step, "validation")
+        # The first epoch also traces the training graph, so it does not decide.
+        if epoch > 0 and time.perf_counter() - self._epoch_start >= LONG_EPOCH_SECONDS:
+            self._start_writing()
 
-    def _log_state(self, step, histograms, images):
-        for layer in self._polynomials:
-            self._log_polynomial(layer, step, images)
+    def _state(self, logs, histograms, images):
+        """Callables building the summaries of the model's current weights (copied now)."""
+        values = []
+        for layer, matrix in self._polynomials:
+            coefficients = matrix @ _read(layer.basis_coefficients).astype(np.float64)
+            prefix = "coefficients" if len(self._polynomials) == 1 else f"{layer.name}/coefficients"
+            values.append(functools.partial(_polynomial_summary, prefix, coefficients, self.reference,
+                                            self.data if images else None))
         if histograms:
             for variable in self.model.weights:
-                self._write(histogram_summary(f"weights/{variable.path}", keras.ops.convert_to_numpy(variable)), step)
-            if self.data is not None:
-                for variable, norm in self._gradient_norms():
-                    self._write(scalar_pb(f"gradient_norm/{variable.path}", norm), step)
+                values.append(functools.partial(histogram_summary, f"weights/{variable.path}", _read(variable)))
+            for path, norm in self._gradient_norms(logs):
+                values.append(functools.partial(scalar_value, f"gradient_norm/{path}", norm))
         if images and self._first_kernel is not None:
-            grid = kernel_grid(keras.ops.convert_to_numpy(self._first_kernel.kernel))
-            self._write(image_summary(f"weights/{self._first_kernel.name}_kernels", grid,
-                                      "first layer's weights, one 28x28 tile per unit; grey is 0"), step)
+            tag = f"weights/{self._first_kernel.name}_kernels"
+            values.append(functools.partial(_kernel_grid_summary, tag, _read(self._first_kernel.kernel)))
+        return values
 
-    def _log_polynomial(self, layer, step, images):
-        coefficients = layer.coefficients()
-        prefix = "coefficients" if len(self._polynomials) == 1 else f"{layer.name}/coefficients"
-        for k, c in enumerate(coefficients):
-            self._write(scalar_pb(f"{prefix}/c{k}", float(c)), step)
-        if self.reference is not None:
-            gap = np.linalg.norm(coefficients - self.reference) / (np.linalg.norm(self.reference) or 1.0)
-            self._write(scalar_pb(f"{prefix}/gap_to_least_squares", float(gap)), step)
-        self._write(text_pb("fit/equation", equation(coefficients)), step)
-        if images and self.data is not None:
-            self._write(image_summary("fit/curve", curve_image(*self.data, layer.polynomial()),
-                                      "data (grey) and the current fitted curve (red)"), step)
+    def _gradient_norms(self, logs):
+        """Gradient norm per trainable variable: reported by the model in its logs, or computed on `data`."""
+        if self._model_reports_gradients:
+            return [(name[len("gradient_norm/"):], float(v)) for name, v in logs.items()
+                    if name.startswith("gradient_norm/")]
+        if self.data is None:
+            return []
+        if self._gradient_function is None:
+            x, y = (tf.constant(np.asarray(a)[: self.gradient_samples]) for a in self.data)
+            model = self.model
 
-    def _gradient_norms(self):
-        x, y = (np.asarray(a)[: self.gradient_samples] for a in self.data)
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = self.model.compute_loss(x=x, y=y, y_pred=self.model(x, training=False))
-        gradients = tape.gradient(loss, variables)
-        return [(v, 0.0 if g is None else float(tf.norm(g))) for v, g in zip(variables, gradients)]
+            @tf.function
+            def norms():
+                with tf.GradientTape() as tape:
+                    loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
+                gradients = tape.gradient(loss, model.trainable_variables)
+                return [tf.zeros(()) if g is None else tf.norm(g) for g in gradients]
+
+            self._gradient_function = norms
+        paths = [v.path for v in self.model.trainable_variables]
+        return list(zip(paths, (float(n) for n in self._gradient_function())))
+
+
+class CoefficientHistory(keras.callbacks.Callback):
+    """Records a model's polynomial coefficients (power basis) at step 0 and after every epoch.
+
+    Attributes:
+        steps: Passes over the data at each record.
+        coefficients: One float64 array per record.
+
+    Example:
+
+    >>> history = CoefficientHistory()  # doctest: +SKIP
+    >>> fit_polynomial(x, y, callbacks=[history])  # doctest: +SKIP
+    >>> history.coefficients[0]  # doctest: +SKIP
+    array([0., 0., 0., 0., 0., 0.])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.steps, self.coefficients = [], []
+
+    def on_train_begin(self, logs=None):
+        self._layer = next(layer for layer in self.model.layers if isinstance(layer, Polynomial))
+        self._matrix = self._layer.power_basis_matrix()
+        self._per_epoch = getattr(self.model, "steps_per_batch", 1)
+        if not self.steps:
+            self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record((epoch + 1) * self._per_epoch)
+
+    def _record(self, step):
+        self.steps.append(step)
+        self.coefficients.append(self._matrix @ _read(self._layer.basis_coefficients).astype(np.float64))
+
+
+def polynomial_logger(log_dir, x, y, degree, epochs):
+    """The callback `fit-poly` uses: coefficients every epoch; histograms and pictures at start, middle and end.
+
+    Its epochs take milliseconds, where reading a variable alone costs a
+    tenth of one, so the heavier summaries are kept to three steps.
+    """
+    from polykeras.models import epoch_grouping, least_squares_coefficients
+
+    keras_epochs = epochs // epoch_grouping(epochs)
+    freq = max(1, keras_epochs // 2)
+    return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y),
+                       reference=least_squares_coefficients(x, y, degree))
+
+
+def mnist_logger(log_dir, x_train, y_train, gradient_samples=256):
+    """The callback `train-mnist` uses: gradient norms on a fixed spread of training images (one-hot labels)."""
+    pick = np.linspace(0, len(x_train) - 1, gradient_samples).astype(int)
+    return TensorBoard(log_dir, data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
+
+
+def _read(variable):
+    """A NumPy copy of a Keras variable's current value."""
+    return np.array(variable.value)
+
+
+def _polynomial_summary(prefix, coefficients, reference, data):
+    values = [scalar_value(f"{prefix}/c{k}", c) for k, c in enumerate(coefficients)]
+    if reference is not None:
+        gap = np.linalg.norm(coefficients - reference) / (np.linalg.norm(reference) or 1.0)
+        values.append(scalar_value(f"{prefix}/gap_to_least_squares", gap))
+    values.extend(text_pb("fit/equation", equation(coefficients)).value)
+    if data is not None:
+        image = curve_image(*data, np.polynomial.Polynomial(coefficients))
+        values.extend(image_summary("fit/curve", image, "data (grey) and the current fitted curve (red)").value)
+    return summary_pb2.Summary(value=values)
+
+
+def _kernel_grid_summary(tag, kernel):
+    return image_summary(tag, kernel_grid(kernel), "first layer's weights, one 28x28 tile per unit; grey is 0")

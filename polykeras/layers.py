@@ -227,6 +227,28 @@ class Polynomial(keras.layers.Layer):
         domain = [float(self.domain_min), float(self.domain_max)]
         return power.Polynomial(in_window, domain=domain, window=[-1.0, 1.0])
 
+    def power_basis_matrix(self):
+        """The float64 matrix `M` with `coefficients() == M @ basis_coefficients`.
+
+        The map from the trainable coefficients to power-basis coefficients in
+        original units is linear and depends only on the non-trainable
+        variables, so it can be computed once and reused while training.
+
+        Returns:
+            float64 array of shape `(degree + 1, degree + 1)`.
+        """
+        size = self.degree + 1
+        transform = np.eye(size)
+        if self.orthonormalize:
+            transform = ops.convert_to_numpy(self.basis_transform).astype(np.float64)
+        domain = [float(self.domain_min), float(self.domain_max)]
+        columns = []
+        for j in range(size):
+            in_window = _TO_POWER_SERIES[self.basis](transform[:, j] * basis_scale(self.basis, self.degree))
+            converted = power.Polynomial(in_window, domain=domain, window=[-1.0, 1.0]).convert().coef
+            columns.append(pad_coefficients(converted, self.degree))
+        return np.stack(columns, axis=1)
+
     def coefficients(self):
         """The polynomial's coefficients in the power basis and original x units.
 

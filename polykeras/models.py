@@ -56,6 +56,9 @@ class PolynomialRegression(keras.Model):
     ['coefficients']
     """
 
+    # Its train_step puts the gradient norm in the logs (see polykeras.callbacks.TensorBoard).
+    reports_gradient_norms = True
+
     def __init__(self, degree, basis="legendre", orthonormalize=None, steps_per_batch=1, dtype="float64", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         check_positive_int(steps_per_batch, "steps_per_batch")
@@ -72,19 +75,27 @@ class PolynomialRegression(keras.Model):
         self.polynomial.adapt(x)
 
     def train_step(self, data):
-        if self.steps_per_batch == 1:
-            return super().train_step(data)
+        """`steps_per_batch` descent steps on the batch; logs the loss and the gradient norm."""
         x, y = data[:2]
+        variable = self.polynomial.basis_coefficients
 
-        def descend(step):
+        def descend():
             with tf.GradientTape() as tape:
                 loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
             gradients = tape.gradient(loss, self.trainable_variables)
             self.optimizer.apply(gradients, self.trainable_variables)
-            return (step + 1,)
+            return tf.norm(gradients[0])
 
-        tf.while_loop(lambda step: step < self.steps_per_batch, descend, (tf.constant(0),))
-        return self.get_metrics_result()
+        if self.steps_per_batch == 1:
+            norm = descend()
+        else:
+            _, norm = tf.while_loop(
+                lambda step, _: step < self.steps_per_batch,
+                lambda step, _: (step + 1, descend()),
+                (tf.constant(0), tf.zeros((), variable.dtype)),
+            )
+        # The gradient norm rides along in the logs, where the TensorBoard callback finds it.
+        return {**self.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
 
     def get_config(self):
         layer = self.polynomial

@@ -29,6 +29,7 @@ def test_polynomial_run_logs_every_coefficient_from_zero(tmp_path):
     x, y = synthetic_polynomial([1, 2, 3], samples=100)
     callback = TensorBoard(tmp_path, data=(x, y), reference=least_squares_coefficients(x, y, 5))
     result = fit_polynomial(x, y, degree=5, callbacks=[callback])
+    callback.wait()
     run = read_run(str(tmp_path / "train"))
     assert set(run) == {
         *(f"coefficients/c{k}" for k in range(6)), "coefficients/gap_to_least_squares",
@@ -49,14 +50,16 @@ def test_polynomial_run_logs_every_coefficient_from_zero(tmp_path):
     assert (width, height) == (480, 320)
     assert run["fit/equation"][-1][1].item().decode().startswith("y = 1.03")
     assert float(run["optimizer/learning_rate"][-1][1]) == pytest.approx(0.4)
-    norms = [float(v) for _, v in run["gradient_norm/polynomial/coefficients"]]
-    assert norms[0] > 1.0 and norms[-1] < 1e-6
+    # Reported by the model's train_step, so from the first epoch on.
+    steps, norms = zip(*run["gradient_norm/polynomial/coefficients"])
+    assert steps == tuple(range(1, 21)) and float(norms[0]) > 1.0 and float(norms[-1]) < 1e-6
 
 
 def test_grouped_epochs_log_steps_in_passes(tmp_path):
     x, y = synthetic_polynomial([1, 2, 3], samples=100)
-    fit_polynomial(x, y, degree=5, basis="monomial", learning_rate=0.01, epochs=1000,
-                   callbacks=[TensorBoard(tmp_path, image_freq=0, histogram_freq=0)])
+    callback = TensorBoard(tmp_path, image_freq=0, histogram_freq=0)
+    fit_polynomial(x, y, degree=5, basis="monomial", learning_rate=0.01, epochs=1000, callbacks=[callback])
+    callback.wait()
     steps = [s for s, _ in read_run(str(tmp_path / "train"))["coefficients/c0"]]
     assert steps == list(range(0, 1001, 20))
 
@@ -65,8 +68,9 @@ def test_mlp_run_logs_histograms_gradients_and_the_kernel_grid(tmp_path):
     *data, _ = load_mnist("sample")
     (x_test, y_test) = data[1]
     batch = (x_test[:64], keras.utils.to_categorical(y_test[:64], 10))
-    train_mnist(data, epochs=2, hidden=(32,), augment=False,
-                callbacks=[TensorBoard(tmp_path, image_freq=1, data=batch)])
+    callback = TensorBoard(tmp_path, image_freq=1, data=batch)
+    train_mnist(data, epochs=2, hidden=(32,), augment=False, callbacks=[callback])
+    callback.wait()
     run = read_run(str(tmp_path / "train"))
     weights = ["hidden_1/kernel", "hidden_1/bias", "digits/kernel", "digits/bias"]
     assert set(run) == {
@@ -85,8 +89,9 @@ def test_validation_metrics_go_to_their_own_folder(tmp_path):
     x, y = synthetic_polynomial([1, 2], samples=50)
     model = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    model.fit(x[:, None], y, validation_split=0.2, epochs=3, verbose=0,
-              callbacks=[TensorBoard(tmp_path, histogram_freq=0)])
+    callback = TensorBoard(tmp_path, histogram_freq=0)
+    model.fit(x[:, None], y, validation_split=0.2, epochs=3, verbose=0, callbacks=[callback])
+    callback.wait()
     assert set(read_run(str(tmp_path / "validation"))) == {"epoch_loss"}
     assert [s for s, _ in read_run(str(tmp_path / "train"))["epoch_loss"]] == [1, 2, 3]
 
@@ -96,8 +101,10 @@ def test_callback_can_be_deep_copied_before_and_after_training(tmp_path):
     callback = TensorBoard(tmp_path, data=(x, y))
     copy.deepcopy(callback)
     fit_polynomial(x, y, degree=2, epochs=2, callbacks=[callback])
-    clone = copy.deepcopy(callback)
-    assert clone.log_dir == str(tmp_path) and clone._writers == {}
+    clone = copy.deepcopy(callback)  # while its writer thread may still run
+    callback.wait()
+    assert clone.log_dir == str(tmp_path) and clone._thread is None and clone.data[0] is not x
+    np.testing.assert_array_equal(clone.data[0], x)
     assert len(glob.glob(os.path.join(tmp_path, "train", "events.out.tfevents.*"))) == 1
 
 
@@ -124,3 +131,14 @@ def test_kernel_grid_draws_zero_as_grey():
 def test_rejects_bad_frequencies(name, value):
     with pytest.raises(ValueError, match=f"Received: {name}={value}"):
         TensorBoard("logs", **{name: value})
+
+
+def test_coefficient_history_walks_from_zero_to_the_learned_values():
+    from polykeras.callbacks import CoefficientHistory
+
+    x, y = synthetic_polynomial([1, 2, 3], x_range=(0.0, 50.0))
+    history = CoefficientHistory()
+    result = fit_polynomial(x, y, degree=2, epochs=10, callbacks=[history])
+    assert history.steps == list(range(11))
+    np.testing.assert_array_equal(history.coefficients[0], np.zeros(3))
+    np.testing.assert_allclose(history.coefficients[-1], result.coefficients, rtol=1e-12)

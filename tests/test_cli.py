@@ -93,7 +93,9 @@ BAD_INPUT = [
     (["--csv", "nan.csv", "--y-column", "z"], "has no column 'z'. Received columns: x, y"),
     (["--save", "model.h5"], "--save must name a .keras file. Received: model.h5"),
     (["--save", "nodir/m.keras"], "--save folder does not exist. Received: nodir/m.keras"),
-    (["--log-dir", "afile"], "--log-dir is a file, not a folder. Received: afile"),
+    (["--log-dir", "afile"], "--log-dir is blocked by a file. Received: afile"),
+    (["--log-dir", "afile/runs"], "--log-dir is blocked by a file. Received: afile/runs"),
+    (["--log-dir", "/proc/polykeras-logs"], "--log-dir cannot be written"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ]
 
@@ -380,3 +382,15 @@ def test_tensorboard_bad_input(cli, tmp_path):
     assert code == 2 and err == "error: --logdir is not a folder. Received: missing\n"
     code, _, err = cli("tensorboard", "--logdir", ".", "--port", "70000")
     assert code == 2 and err == "error: --port must be from 0 to 65535. Received: 70000\n"
+
+
+def test_fit_poly_plot(cli, tmp_path):
+    code, out, err = cli("fit-poly", "--degree", "3", "--no-log", "--plot", "walk.png")
+    assert code == 0, err
+    from PIL import Image
+
+    with Image.open(tmp_path / "walk.png") as image:
+        assert image.format == "PNG" and image.size[0] > 800
+    assert "plot: walk.png" in out
+    code, _, err = cli("fit-poly", "--no-log", "--plot", "walk.jpg")
+    assert code == 2 and err == "error: --plot must name a .png file. Received: walk.jpg\n"

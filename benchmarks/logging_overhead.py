@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""What logging to TensorBoard costs: the same training with and without polykeras's callback.
+
+    .venv/bin/python benchmarks/logging_overhead.py [--repeats 5] [--mnist-epochs 20]
+
+Side by side, alternating, median of --repeats: the default `fit-poly` run
+(degree 5, 100 points, 20 epochs), the seed-parity run (1000 epochs), and the
+default MNIST recipe for --mnist-epochs epochs, each with the callback at its
+default frequency (as the commands use it) and without. Prints the ratios;
+timings are never asserted.
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from polykeras.callbacks import mnist_logger, polynomial_logger  # noqa: E402
+from polykeras.data import load_mnist, synthetic_polynomial  # noqa: E402
+from polykeras.models import fit_polynomial, train_mnist  # noqa: E402
+
+
+def finish(callbacks, start):
+    """Waits for the logs to be on disk; returns the seconds since `start`, training included."""
+    for callback in callbacks:
+        callback.wait()
+    return time.perf_counter() - start
+
+
+def poly_case(epochs, **kwargs):
+    x, y = synthetic_polynomial([1, 2, 3])
+
+    def run(log_dir):
+        callbacks = [polynomial_logger(log_dir, x, y, 5, epochs)] if log_dir else []
+        start = time.perf_counter()
+        seconds = fit_polynomial(x, y, degree=5, epochs=epochs, callbacks=callbacks, **kwargs).train_seconds
+        return seconds, finish(callbacks, start)
+
+    return run
+
+
+def mnist_case(epochs):
+    *data, _ = load_mnist("sample")
+    (x_train, y_train), _ = data
+
+    def run(log_dir):
+        callbacks = [mnist_logger(log_dir, x_train, y_train)] if log_dir else []
+        start = time.perf_counter()
+        seconds = train_mnist(data, epochs=epochs, callbacks=callbacks).train_seconds
+        return seconds, finish(callbacks, start)
+
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mnist-epochs", type=int, default=20)
+    args = parser.parse_args()
+    cases = {
+        "fit-poly default (20 epochs)": (poly_case(20), args.repeats),
+        "fit-poly seed parity (1000 epochs)": (poly_case(1000, basis="monomial", learning_rate=0.01), args.repeats),
+        f"train-mnist default ({args.mnist_epochs} epochs)": (mnist_case(args.mnist_epochs), max(2, args.repeats // 2)),
+    }
+    print("training time is fit's; 'until on disk' adds the wait for the last summaries to be written")
+    print(f"{'task':38} {'no logging s':>13} {'logging s':>10} {'ratio':>7} {'until on disk':>14} {'ratio':>7}")
+    with tempfile.TemporaryDirectory() as root:
+        for name, (run, repeats) in cases.items():
+            plain, logged = [], []
+            for _ in range(repeats):
+                plain.append(run(None))
+                logged.append(run(os.path.join(root, str(time.monotonic_ns()))))
+            p, q, r = (statistics.median(v) for v in ([a for a, _ in plain], [a for a, _ in logged],
+                                                       [b for _, b in logged]))
+            total = statistics.median(b for _, b in plain)
+            print(f"{name:38} {p:13.3f} {q:10.3f} {q / p:7.3f} {r:14.3f} {r / total:7.3f}   (median of {repeats})")
+
+
+if __name__ == "__main__":
+    main()

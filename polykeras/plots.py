@@ -1,0 +1,48 @@
+"""Pictures for people who would rather look than read (matplotlib, no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_polynomial_fit(path, history, x, y, result, true_coefficients=None):
+    """Saves a PNG: each coefficient's walk from 0, and the final fit over the data.
+
+    Args:
+        path: The PNG file to write.
+        history: A `polykeras.callbacks.CoefficientHistory` from the training.
+        x: The training inputs.
+        y: The training targets.
+        result: The `PolynomialFit`.
+        true_coefficients: The generating coefficients, when known.
+
+    Returns:
+        `path`.
+    """
+    steps = np.asarray(history.steps)
+    trajectory = np.stack(history.coefficients)
+    figure, (walk, fit) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k in range(trajectory.shape[1]):
+        color = colors[k % len(colors)]
+        walk.plot(steps, trajectory[:, k], color=color, marker="o" if len(steps) <= 30 else None,
+                  markersize=3, label=f"c{k}")
+        walk.axhline(result.least_squares_coefficients[k], color=color, linestyle=":", linewidth=1)
+    walk.set(title="coefficients from 0 (dotted: least squares)", xlabel="passes over the data (epochs)",
+             ylabel="power-basis coefficient")
+    walk.legend(ncol=2, fontsize="small")
+    grid = np.linspace(x.min(), x.max(), 400)
+    fit.scatter(x, y, s=8, color="0.55", label="data")
+    fit.plot(grid, np.polynomial.Polynomial(result.coefficients)(grid), color="C3", linewidth=2.5, label="learned")
+    if true_coefficients is not None:
+        fit.plot(grid, np.polynomial.Polynomial(true_coefficients)(grid), color="k", linestyle="--",
+                 linewidth=1, label="true")
+    fit.set(title=f"fit after {result.epochs} epochs (gap to least squares {result.relative_coefficient_gap:.2g})",
+            xlabel="x", ylabel="y")
+    fit.legend()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
