@@ -474,7 +474,9 @@ def cmd_tensorboard(args):
 
     board = program.TensorBoard()
     board.configure(argv=[None, "--logdir", args.logdir, "--host", "127.0.0.1", "--port", str(args.port),
-                          "--reload_interval", str(args.reload_interval)])
+                          "--reload_interval", str(args.reload_interval),
+                          # In-process loading: no separate data-server process to look after.
+                          "--load_fast", "false"])
     try:
         url = board.launch()
     except program.TensorBoardPortInUseError:
