@@ -168,6 +168,39 @@ def kernel_grid(kernel, units=GRID_UNITS, side=28, scale=2):
     return np.kron(grid, np.ones((scale, scale), np.uint8))
 
 
+class EventWriter:
+    """Writes summaries to a new event file in `log_dir` with TensorBoard's `EventFileWriter`.
+
+    Example:
+
+    >>> with EventWriter("logs/run/train") as writer:  # doctest: +SKIP
+    ...     writer.write([scalar_value("loss", 0.5)], step=1)
+    """
+
+    def __init__(self, log_dir):
+        self._writer = EventFileWriter(log_dir)
+
+    def write(self, values, step, wall_time=None):
+        """Writes summary values (or whole summaries) for one step as one event."""
+        summary = summary_pb2.Summary()
+        for value in values:
+            if isinstance(value, summary_pb2.Summary):
+                summary.value.extend(value.value)
+            else:
+                summary.value.append(value)
+        event = event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary)
+        self._writer.add_event(event)
+
+    def close(self):
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # ----------------------------------------------------------------------------
 # The callback
 
@@ -233,15 +266,8 @@ class TensorBoard(keras.callbacks.Callback):
                 break
             writer, step, wall_time, values = item
             if writer not in writers:
-                writers[writer] = EventFileWriter(os.path.join(self.log_dir, writer))
-            summary = summary_pb2.Summary()
-            for make in values:
-                value = make()
-                if isinstance(value, summary_pb2.Summary):
-                    summary.value.extend(value.value)
-                else:
-                    summary.value.append(value)
-            writers[writer].add_event(event_pb2.Event(wall_time=wall_time, step=step, summary=summary))
+                writers[writer] = EventWriter(os.path.join(self.log_dir, writer))
+            writers[writer].write([make() for make in values], step, wall_time)
         for w in writers.values():
             w.close()
 

@@ -84,6 +84,9 @@ class PolynomialRegression(keras.Model):
                 loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
             gradients = tape.gradient(loss, self.trainable_variables)
             self.optimizer.apply(gradients, self.trainable_variables)
+            for metric in self.metrics:  # compute_loss leaves the loss tracker to the caller
+                if metric.name == "loss":
+                    metric.update_state(loss)
             return tf.norm(gradients[0])
 
         if self.steps_per_batch == 1:
@@ -123,12 +126,15 @@ def least_squares_coefficients(x, y, degree):
 
 
 def make_optimizer(name, learning_rate):
-    """Any Keras optimizer by name (`"sgd"`, `"adam"`, ...) with a learning rate.
+    """Any Keras optimizer by name (`"sgd"`, `"adam"`, ...) with a learning rate or schedule.
 
     Raises:
         ValueError: for an unknown name or a learning rate that is not > 0.
     """
-    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+    is_schedule = isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+    if not is_schedule and not (
+        isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
+    ):
         raise ValueError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
     try:
         optimizer = keras.optimizers.get(name)
@@ -420,11 +426,11 @@ class MnistTraining:
     history: dict
 
 
-def compile_mnist(model, learning_rate, total_steps, label_smoothing=MNIST_LABEL_SMOOTHING):
-    """Adam with a cosine-decaying learning rate; cross-entropy on one-hot labels, smoothed."""
+def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING):
+    """The recipe's compile: a cosine-decaying learning rate, cross-entropy on one-hot labels, smoothed."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1))
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=make_optimizer(optimizer, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )

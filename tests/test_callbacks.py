@@ -50,6 +50,8 @@ def test_polynomial_run_logs_every_coefficient_from_zero(tmp_path):
     assert (width, height) == (480, 320)
     assert run["fit/equation"][-1][1].item().decode().startswith("y = 1.03")
     assert float(run["optimizer/learning_rate"][-1][1]) == pytest.approx(0.4)
+    losses = [float(v) for _, v in run["epoch_loss"]]
+    assert losses[0] == pytest.approx(np.mean(y**2), rel=1e-6) and losses[-1] == pytest.approx(result.mse, rel=1e-3)
     # Reported by the model's train_step, so from the first epoch on.
     steps, norms = zip(*run["gradient_norm/polynomial/coefficients"])
     assert steps == tuple(range(1, 21)) and float(norms[0]) > 1.0 and float(norms[-1]) < 1e-6

@@ -58,6 +58,19 @@ def test_minibatches_also_converge():
     assert result.relative_coefficient_gap <= 1e-2
 
 
+@pytest.mark.parametrize("epochs", [20, 1000])
+def test_logged_loss_is_the_mse_before_each_step(epochs):
+    x, y = synthetic_polynomial([1, 2, 3])
+    result = fit_polynomial(x, y, degree=2, epochs=epochs, learning_rate=0.4 if epochs == 20 else 0.001)
+    losses = result.history["loss"]
+    assert len(losses) == epochs // result.passes_per_keras_epoch
+    # At zero the model predicts 0, so the first step's loss is mean(y^2).
+    if result.passes_per_keras_epoch == 1:
+        assert losses[0] == pytest.approx(np.mean(y**2), rel=1e-6)  # Keras metrics are float32
+    assert losses[0] > losses[-1] > 0
+    assert losses[-1] == pytest.approx(result.mse, rel=0.05)
+
+
 def test_trains_only_the_coefficients():
     x, y = synthetic_polynomial([1, 2, 3], x_range=(10.0, 20.0))
     result = fit_polynomial(x, y, degree=2, epochs=3)
