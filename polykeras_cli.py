@@ -490,6 +490,274 @@ def cmd_tensorboard(args):
 
 
 # ----------------------------------------------------------------------------
+# tune and lr-find
+
+MAX_WORKER_RESTARTS = 3
+TUNE_DEFAULTS = {"max_epochs": {"poly": 20, "mnist": 9}}
+
+
+def _task_data(args):
+    """The data of a tuning task: the seed's polynomial, or MNIST from --data."""
+    from polykeras import data
+
+    if args.task == "poly":
+        return data.synthetic_polynomial([1, 2, 3], samples=200, noise=0.1, seed=args.seed)
+    *digits, _ = data.load_mnist(args.data)
+    return digits
+
+
+def _hypermodel(args, task_data, lr_range):
+    from polykeras import tuning
+
+    optimizers = args.optimizers.split(",") if args.optimizers else None
+    grid = args.tuner == "grid"
+    if args.task == "poly":
+        return tuning.PolynomialHyperModel(*task_data, lr_range=lr_range, optimizers=optimizers, grid=grid)
+    return tuning.MnistHyperModel(task_data, args.max_epochs, lr_range=lr_range, optimizers=optimizers, grid=grid)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _check_port_free(port):
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UsageError(f"--port is in use. Received: {port}") from None
+
+
+def _lr_range_from_test(args, task_data):
+    """Runs the LR range test and centres the search on its suggestion (a decade each side)."""
+    from polykeras import tuning
+
+    _, _, suggestion = tuning.lr_find(args.task, task_data, seed=args.seed)
+    low, high = tuning.LEARNING_RATE_RANGES[args.task]
+    centred = (max(low, suggestion / 10), min(high, suggestion * 10))
+    print(f"lr-find suggests {suggestion:.3g}; searching {centred[0]:.3g} to {centred[1]:.3g}")
+    return centred
+
+
+def cmd_tune(args):
+    if args.max_trials <= 0:
+        raise UsageError(f"--max-trials must be > 0. Received: {args.max_trials}")
+    args.max_epochs = args.max_epochs or TUNE_DEFAULTS["max_epochs"][args.task]
+    if args.max_epochs <= 0:
+        raise UsageError(f"--max-epochs must be > 0. Received: {args.max_epochs}")
+    if args.workers < 0:
+        raise UsageError(f"--workers must be >= 0. Received: {args.workers}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535. Received: {args.port}")
+    _check_output_file(args.save, ".keras", args.overwrite_save, "--save")
+    _check_output_file(args.json)
+    directory = args.directory or os.path.join("logs", "tune")
+    project = args.project_name or args.task
+    try:
+        os.makedirs(os.path.join(directory, project), exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--directory cannot be written ({e.strerror}). Received: {directory}") from None
+    if args.workers and "KERASTUNER_TUNER_ID" not in os.environ:
+        return _launch_distributed(args, directory, project)
+
+    from polykeras import tuning
+    from polykeras.callbacks import TensorBoard
+
+    task_data = _task_data(args)
+    lr_range = _lr_range_from_test(args, task_data) if args.from_lr_find else None
+    hypermodel = _hypermodel(args, task_data, lr_range)
+    tuner = tuning.make_tuner(args.tuner, hypermodel, max_trials=args.max_trials, max_epochs=args.max_epochs,
+                              directory=directory, project_name=project, overwrite=args.overwrite, seed=args.seed)
+    board_dir = os.path.join(directory, project, "tensorboard")
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
+        tuning.write_hparams_config(board_dir, hypermodel)
+    start = time.perf_counter()
+    tuner.search(epochs=args.max_epochs, callbacks=[TensorBoard(board_dir, histogram_freq=0, image_freq=0)],
+                 verbose=_progress() if args.verbose else 0)
+    if "KERASTUNER_TUNER_ID" in os.environ:  # a chief or worker of a distributed search
+        return 0
+    return _report_search(args, tuner, hypermodel, board_dir, time.perf_counter() - start)
+
+
+def _report_search(args, tuner, hypermodel, board_dir, seconds):
+    from polykeras import tuning
+
+    rows = tuning.trial_rows(tuner, args.max_epochs)
+    objective = tuner.oracle.objective.name
+    print(_format_table(
+        ["trial", "learning rate", *(["optimizer"] if hypermodel.optimizers[1:] else []), objective, "epochs", "status"],
+        [[t, f"{hp['learning_rate']:.3g}", *([hp.get("optimizer", "")] if hypermodel.optimizers[1:] else []),
+          "-" if score is None else f"{score:.5g}", epochs, status] for t, hp, score, epochs, status in rows],
+    ))
+    best = tuner.get_best_hyperparameters(1)[0].values
+    best = {k: v for k, v in best.items() if not k.startswith("tuner/")}
+    best_score = next((r[2] for r in rows if r[2] is not None), None)
+    print(f"\nbest: {best} with {objective} {best_score:.5g}; {len(rows)} trials, "
+          f"{tuning.trained_epochs(tuner, args.max_epochs)} epochs trained, {seconds:.1f} s")
+    print(f"logs: {board_dir}  (view with: polykeras tensorboard --logdir {board_dir})")
+    payload = {"best_hyperparameters": best, "best_score": None if best_score is None else float(best_score),
+               "objective": objective, "tuner": args.tuner, "search_seconds": seconds,
+               "trained_epochs": tuning.trained_epochs(tuner, args.max_epochs),
+               "trials": [{"trial_id": t, "hyperparameters": hp, "score": None if sc is None else float(sc),
+                           "epochs": ep, "status": st} for t, hp, sc, ep, st in rows]}
+    if args.save:
+        model = hypermodel.build(tuner.get_best_hyperparameters(1)[0])
+        hypermodel.fit(None, model, epochs=args.max_epochs, verbose=0)
+        model.save(args.save)
+        print(f"model (best, retrained for {args.max_epochs} epochs): {args.save}")
+    _write_json(args.json, payload)
+    return 0
+
+
+def _launch_distributed(args, directory, project):
+    """Runs a chief and `--workers` workers on 127.0.0.1 with KerasTuner's distributed mode.
+
+    A worker that dies is started again under the same tuner id, so the oracle
+    hands it back its unfinished trial; after MAX_WORKER_RESTARTS the search
+    fails. Every process started here is stopped by its PID before returning.
+    """
+    import shutil
+    import socket
+    import subprocess
+
+    port = args.port or _free_port()
+    _check_port_free(port)
+    if args.overwrite:
+        shutil.rmtree(os.path.join(directory, project), ignore_errors=True)
+        os.makedirs(os.path.join(directory, project))
+    logs = os.path.join(directory, project, "processes")
+    os.makedirs(logs, exist_ok=True)
+    child = [sys.executable, "-m", "polykeras_cli", "tune", args.task, "--tuner", args.tuner,
+             "--max-trials", str(args.max_trials), "--max-epochs", str(args.max_epochs),
+             "--directory", directory, "--project-name", project, "--data", args.data, "--seed", str(args.seed),
+             *(["--optimizers", args.optimizers] if args.optimizers else []),
+             *(["--from-lr-find"] if args.from_lr_find else [])]
+    env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    processes = {}
+
+    def start(tuner_id):
+        log = open(os.path.join(logs, f"{tuner_id}.log"), "a", encoding="utf-8")
+        processes[tuner_id] = subprocess.Popen(child, env={**env, "KERASTUNER_TUNER_ID": tuner_id},
+                                               stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        print(f"{tuner_id}: pid {processes[tuner_id].pid}", flush=True)
+
+    start_time = time.perf_counter()
+    try:
+        start("chief")
+        deadline = time.monotonic() + 120
+        while True:
+            if processes["chief"].poll() is not None:
+                raise UsageError(f"the chief exited with code {processes['chief'].returncode}; see {logs}/chief.log")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise UsageError(f"the chief did not listen on 127.0.0.1:{port} within 120 s")
+            time.sleep(0.2)
+        workers = [f"tuner{i}" for i in range(args.workers)]
+        restarts = dict.fromkeys(workers, 0)
+        for tuner_id in workers:
+            start(tuner_id)
+        finished = set()
+        while len(finished) < len(workers):
+            time.sleep(0.2)
+            if processes["chief"].poll() is not None and processes["chief"].returncode != 0:
+                raise UsageError(f"the chief exited with code {processes['chief'].returncode}; see {logs}/chief.log")
+            for tuner_id in workers:
+                code = processes[tuner_id].poll()
+                if code is None or tuner_id in finished:
+                    continue
+                if code == 0:
+                    finished.add(tuner_id)
+                elif restarts[tuner_id] < MAX_WORKER_RESTARTS:
+                    restarts[tuner_id] += 1
+                    print(f"{tuner_id} exited with code {code}; starting it again as {tuner_id} "
+                          f"(restart {restarts[tuner_id]} of {MAX_WORKER_RESTARTS}), its trial continues", flush=True)
+                    start(tuner_id)
+                else:
+                    raise UsageError(f"{tuner_id} failed {MAX_WORKER_RESTARTS + 1} times (last exit code {code}); "
+                                     f"search stopped, see {logs}/{tuner_id}.log")
+        # Every trial is reported and saved by now; the chief only polls (every 20 s) before it exits.
+        try:
+            processes["chief"].wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            processes["chief"].terminate()
+            processes["chief"].wait(timeout=30)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    seconds = time.perf_counter() - start_time
+
+    from polykeras import tuning
+
+    hypermodel = _hypermodel(args, _task_data(args), None)
+    if args.from_lr_find:  # the same centred range the processes searched
+        with open(os.path.join(directory, project, tuning.SPACE_FILE), encoding="utf-8") as f:
+            hypermodel.lr_range = tuple(json.load(f)["learning_rate"])
+    tuner = tuning.make_tuner(args.tuner, hypermodel, max_trials=args.max_trials, max_epochs=args.max_epochs,
+                              directory=directory, project_name=project, overwrite=False, seed=args.seed)
+    print(f"{args.workers} workers finished; process logs: {logs}")
+    return _report_search(args, tuner, hypermodel, os.path.join(directory, project, "tensorboard"), seconds)
+
+
+def cmd_lr_find(args):
+    from polykeras import tuning
+    from polykeras.callbacks import EventWriter, image_summary, scalar_value
+
+    _check_output_file(args.plot, ".png", True, "--plot")
+    _check_output_file(args.json)
+    task_data = _task_data(args)
+    run_dir = _run_dir(args.log_dir, "lr-find", args.task, args.no_log)
+    rates, losses, suggestion = tuning.lr_find(args.task, task_data, steps=args.steps, seed=args.seed)
+    smoothed = tuning.smooth(losses)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axes = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    axes.plot(rates, losses, color="0.7", linewidth=1, label="loss per step")
+    axes.plot(rates, smoothed, color="C0", linewidth=2, label="smoothed")
+    axes.axvline(suggestion, color="C3", linestyle="--", label=f"suggestion {suggestion:.2g}")
+    axes.set(xscale="log", yscale="log" if args.task == "poly" else "linear", xlabel="learning rate",
+             ylabel="loss", title=f"learning-rate range test ({args.task})")
+    axes.set_ylim(top=float(np.nanmax(smoothed[: max(1, len(smoothed) - 1)])) * 1.5)
+    axes.legend()
+    plot = args.plot or (os.path.join(run_dir, "lr_find.png") if run_dir else None)
+    if plot:
+        figure.savefig(plot, dpi=110)
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(figure)
+    if run_dir:
+        with EventWriter(os.path.join(run_dir, "train")) as writer:
+            for step, (rate, loss, smooth_loss) in enumerate(zip(rates, losses, smoothed)):
+                writer.write([scalar_value("lr_find/learning_rate", rate), scalar_value("lr_find/loss", loss),
+                              scalar_value("lr_find/smoothed_loss", smooth_loss)], step)
+            writer.write([image_summary("lr_find/loss_vs_rate", pixels)], len(rates))
+    print(f"suggested learning rate: {suggestion:.3g} (a tenth of the rate with the lowest smoothed loss, "
+          f"{len(rates)} rates from {rates[0]:.2g} to {rates[-1]:.2g})")
+    if plot:
+        print(f"plot: {plot}")
+    if run_dir:
+        print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
+    _write_json(args.json, {"suggested_learning_rate": suggestion, "learning_rates": rates.tolist(),
+                            "losses": losses.tolist()})
+    return 0
+
+
+# ----------------------------------------------------------------------------
 # Parser and entry point
 
 
@@ -543,6 +811,41 @@ def build_parser():
     inspect = sub.add_parser("inspect", help="every variable of a saved model: path, shape, trainable")
     inspect.add_argument("model", help="a .keras model")
     inspect.set_defaults(func=cmd_inspect)
+
+    tune = sub.add_parser("tune", help="search the learning rate with KerasTuner",
+                          description="Search the learning rate with KerasTuner; running the same command again "
+                          "continues the search. --workers N spreads it over N processes with KerasTuner's "
+                          "distributed mode.")
+    tune.add_argument("task", choices=["poly", "mnist"], help="what to tune")
+    tune.add_argument("--tuner", choices=["hyperband", "random", "bayesian", "grid"], default="hyperband",
+                      help="search algorithm (default: hyperband)")
+    tune.add_argument("--max-trials", type=int, default=10, help="trials for random/bayesian/grid (default: 10)")
+    tune.add_argument("--max-epochs", type=int, default=None, help="epochs per trial at most (default: 20 poly, 9 mnist)")
+    tune.add_argument("--directory", help="where searches live (default: logs/tune)")
+    tune.add_argument("--project-name", help="the search's folder in --directory (default: the task)")
+    tune.add_argument("--overwrite", action="store_true", help="start the project again from scratch")
+    tune.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
+    tune.add_argument("--optimizers", help="also search over these optimizers, e.g. adam,sgd")
+    tune.add_argument("--from-lr-find", action="store_true", help="centre the search on the LR range test's suggestion")
+    tune.add_argument("--workers", type=int, default=0, help="worker processes on 127.0.0.1 (default: 0, in-process)")
+    tune.add_argument("--port", type=int, default=0, help="the chief's port with --workers (default: a free one)")
+    tune.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    tune.add_argument("--save", metavar="PATH.keras", help="retrain the best and save it")
+    tune.add_argument("--overwrite-save", action="store_true", help="allow --save to replace an existing file")
+    tune.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    tune.add_argument("--verbose", action="store_true", help="show Keras's progress bars for every trial")
+    tune.set_defaults(func=cmd_tune)
+
+    find = sub.add_parser("lr-find", help="learning-rate range test: sweep the rate, plot the loss, suggest one")
+    find.add_argument("task", choices=["poly", "mnist"], help="what to test")
+    find.add_argument("--steps", type=int, default=100, help="learning rates tried (default: 100)")
+    find.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
+    find.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    find.add_argument("--plot", metavar="PATH.png", help="where to draw loss against rate (default: in the run's logs)")
+    find.add_argument("--log-dir", metavar="DIR", help="runs go to DIR/<run> (default: logs/lr-find)")
+    find.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
+    find.add_argument("--json", metavar="PATH", help="write the suggestion and the curve as JSON")
+    find.set_defaults(func=cmd_lr_find)
 
     board = sub.add_parser("tensorboard", help="serve the logs with TensorBoard on 127.0.0.1")
     board.add_argument("--logdir", default="logs", help="folder of runs (default: logs)")

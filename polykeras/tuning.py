@@ -42,6 +42,10 @@ OBJECTIVES = {"poly": keras_tuner.Objective("val_loss", "min"), "mnist": keras_t
 # The grid tuner samples the same ranges on a log grid: 4 points a decade.
 GRID_POINTS_PER_DECADE = 4
 SPACE_FILE = "polykeras_search.json"
+# Hyperband's reduction factor. With max_epochs 9 it plays two brackets (nine
+# rates for one epoch, the best carried on to nine; and a few run straight to
+# nine): 35 epochs in all, 30 % of a 13-point grid at 9 epochs each.
+HYPERBAND_FACTOR = 9
 
 
 def learning_rate(hp, task, low=None, high=None, grid=False):
@@ -179,7 +183,7 @@ def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/t
     common = dict(objective=OBJECTIVES[hypermodel.task], directory=directory, project_name=project_name,
                   overwrite=overwrite, seed=seed)
     if name == "hyperband":
-        tuner = keras_tuner.Hyperband(hypermodel, max_epochs=max_epochs, factor=3, **common)
+        tuner = keras_tuner.Hyperband(hypermodel, max_epochs=max_epochs, factor=HYPERBAND_FACTOR, **common)
     elif name == "random":
         tuner = keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
     elif name == "bayesian":
