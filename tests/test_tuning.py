@@ -1,0 +1,312 @@
+"""Learning-rate search with KerasTuner: spaces, tuners, resume, HParams, distributed workers, lr-find."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import keras_tuner
+import numpy as np
+import pytest
+
+from polykeras import tuning
+from polykeras.data import load_mnist, synthetic_polynomial
+
+POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
+
+
+def popen(*args, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def alive(pid):
+    """Whether `pid` is a live process (zombies count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def completed_trials(project):
+    """{trial_id: status} from the trial files KerasTuner writes."""
+    out = {}
+    for name in os.listdir(project):
+        path = os.path.join(project, name, "trial.json")
+        if name.startswith("trial_") and os.path.exists(path):
+            with open(path) as f:
+                trial = json.load(f)
+            out[trial["trial_id"]] = trial["status"]
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Search spaces and tuners
+
+
+def test_search_spaces_build_from_default_hyperparameters():
+    x, y = synthetic_polynomial([1, 2, 3])
+    hp = keras_tuner.HyperParameters()
+    model = tuning.PolynomialHyperModel(x, y).build(hp)
+    assert hp.values == {"learning_rate": 1e-3} and [w.name for w in model.trainable_weights] == ["coefficients"]
+    *data, _ = load_mnist("sample")
+    hp = keras_tuner.HyperParameters()
+    tuning.MnistHyperModel(data, max_epochs=3, optimizers=["adam", "sgd"]).build(hp)
+    assert hp.values == {"learning_rate": 1e-4, "optimizer": "adam"}
+    space = hp.get_config()["space"]
+    rate = next(s["config"] for s in space if s["config"]["name"] == "learning_rate")
+    assert (rate["min_value"], rate["max_value"], rate["sampling"]) == (1e-4, 1e-1, "log")
+
+
+def test_mnist_validation_is_held_out_of_training_and_stratified():
+    *data, _ = load_mnist("sample")
+    hypermodel = tuning.MnistHyperModel(data, max_epochs=3)
+    assert len(hypermodel.train[0]) == 3400 and len(hypermodel.validation[0]) == 600
+    assert np.bincount(hypermodel.validation[1].argmax(1)).tolist() == [60] * 10
+
+
+def test_grid_is_thirteen_log_spaced_rates():
+    rates = tuning.grid_points(1e-4, 1e-1)
+    assert len(rates) == 13 and rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-1)
+    np.testing.assert_allclose(rates[1:] / rates[:-1], 10 ** 0.25)
+
+
+@pytest.mark.parametrize("name", tuning.TUNERS)
+def test_every_tuner_finds_a_working_rate_for_the_polynomial(tmp_path, name):
+    x, y = synthetic_polynomial([1, 2, 3], samples=200)
+    hypermodel = tuning.PolynomialHyperModel(x, y, grid=name == "grid")
+    # 13 trials: the whole grid; 10 epochs give Hyperband (factor 9) its two brackets, 12 trials.
+    tuner = tuning.make_tuner(name, hypermodel, max_trials=13, max_epochs=10, directory=str(tmp_path),
+                              project_name=name)
+    tuner.search(epochs=10, verbose=0)
+    rows = tuning.trial_rows(tuner, 10)
+    assert all(status == "COMPLETED" for *_, status in rows)
+    best_rate = tuner.get_best_hyperparameters(1)[0].values["learning_rate"]
+    assert 1e-3 <= best_rate <= 1.0
+    # From zero, 10 epochs at a good rate get the validation loss near the noise (0.01).
+    assert rows[0][2] < 0.05, rows[0]
+
+
+def test_unknown_tuner_and_changed_space(tmp_path):
+    x, y = synthetic_polynomial([1, 2, 3])
+    with pytest.raises(ValueError, match="Received: tuner='annealing'"):
+        tuning.make_tuner("annealing", tuning.PolynomialHyperModel(x, y), directory=str(tmp_path))
+    tuning.make_tuner("random", tuning.PolynomialHyperModel(x, y), max_trials=1, directory=str(tmp_path))
+    other = tuning.PolynomialHyperModel(x, y, lr_range=(1e-2, 0.5))
+    with pytest.raises(ValueError, match=r"changed: learning_rate\); pass --overwrite"):
+        tuning.make_tuner("random", other, max_trials=1, directory=str(tmp_path))
+    tuning.make_tuner("random", other, max_trials=1, directory=str(tmp_path), overwrite=True)
+
+
+# ----------------------------------------------------------------------------
+# The command: results, resume, a SIGKILL, HParams
+
+
+def test_tune_json_and_resume(cli, tmp_path):
+    code, out, err = cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "3", "--json", "a.json")
+    assert code == 0, err
+    first = json.loads((tmp_path / "a.json").read_text())
+    assert set(first) >= {"best_hyperparameters", "best_score", "objective", "trials", "tuner"}
+    assert first["objective"] == "val_loss" and first["tuner"] == "random" and len(first["trials"]) == 3
+    scores = [t["score"] for t in first["trials"]]
+    assert scores == sorted(scores) and first["best_score"] == scores[0]
+    # The same command again: nothing is redone; with more trials, only the new ones run.
+    assert cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "3", "--json", "b.json")[0] == 0
+    assert json.loads((tmp_path / "b.json").read_text())["trials"] == first["trials"]
+    assert cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "5", "--json", "c.json")[0] == 0
+    more = json.loads((tmp_path / "c.json").read_text())["trials"]
+    assert len(more) == 5 and all(t in more for t in first["trials"])
+
+
+def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "8", "--max-epochs", "40"]
+    project = tmp_path / "logs" / "tune" / "poly"
+    first = popen(*args, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            if project.exists() and list(completed_trials(project).values()).count("COMPLETED") >= 2:
+                break
+            time.sleep(0.05)
+        assert first.poll() is None, "the search ended before it could be killed"
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    done_before = list(completed_trials(project).values()).count("COMPLETED")
+    assert 2 <= done_before < 8
+
+    second = popen(*args, "--json", "r.json", cwd=tmp_path)
+    out, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, out
+    trials = json.loads((tmp_path / "r.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(8)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    assert completed_trials(project) == {t["trial_id"]: "COMPLETED" for t in trials}
+
+
+def _post(base, path, payload):
+    request = urllib.request.Request(base + path, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_hparams_dashboard_shows_every_trial(cli, tmp_path):
+    from test_cli import _start_tensorboard
+
+    code, _, err = cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "3", "--json", "h.json")
+    assert code == 0, err
+    trials = json.loads((tmp_path / "h.json").read_text())["trials"]
+    board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
+    server, base = _start_tensorboard(str(board))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            experiment = _post(base, "data/plugin/hparams/experiment", {"experimentName": ""})
+            groups = _post(base, "data/plugin/hparams/session_groups", {
+                "experimentName": "", "startIndex": 0, "sliceSize": 100,
+                "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+                "colParams": [{"hparam": "learning_rate"},
+                              {"metric": {"tag": "epoch_loss", "group": "validation"}}],
+            })
+            if len(groups.get("sessionGroups", [])) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        rate = next(h for h in experiment["hparamInfos"] if h["name"] == "learning_rate")
+        assert rate["domainInterval"] == {"minValue": 1e-3, "maxValue": 1.0}
+        assert {"tag": "epoch_loss", "group": "validation"} in [m["name"] for m in experiment["metricInfos"]]
+        seen = {round(g["hparams"]["learning_rate"], 12): g["metricValues"][0]["value"] for g in groups["sessionGroups"]}
+        expected = {round(t["hyperparameters"]["learning_rate"], 12): t["score"] for t in trials}
+        assert seen.keys() == expected.keys()
+        for rate_value, score in expected.items():
+            assert seen[rate_value] == pytest.approx(score, rel=1e-5)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+
+
+# ----------------------------------------------------------------------------
+# Distributed: a chief and workers on 127.0.0.1
+
+
+def _worker_pids(out):
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)}
+
+
+def _trial_pids(board):
+    """{trial_id: pid of the process that trained it}, from the event file names (…tfevents.<t>.<host>.<pid>…)."""
+    out = {}
+    for trial in os.listdir(board):
+        train = os.path.join(board, trial, "execution0", "train")
+        if os.path.isdir(train):
+            name = os.listdir(train)[0]
+            out[trial] = int(name.rsplit(".", 2)[1])  # the host name may hold dots
+    return out
+
+
+def test_two_workers_share_the_search(tmp_path):
+    done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
+                 cwd=tmp_path)
+    out, _ = done.communicate(timeout=300)
+    assert done.returncode == 0, out
+    pids = _worker_pids(out)
+    assert set(pids) == {"chief", "tuner0", "tuner1"}
+    trials = json.loads((tmp_path / "d.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    used = set(_trial_pids(tmp_path / "logs" / "tune" / "poly" / "tensorboard").values())
+    assert used == {pids["tuner0"], pids["tuner1"]}
+    assert not any(alive(pid) for pid in pids.values())
+
+
+def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
+            "--json", "k.json"]
+    launcher = popen(*args, cwd=tmp_path)
+    lines = []
+    try:
+        pids = {}
+        while len(pids) < 3:
+            line = launcher.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            pids.update(_worker_pids(line))
+        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and pids["tuner0"] not in (board.exists() and _trial_pids(board).values() or []):
+            time.sleep(0.05)
+        os.kill(pids["tuner0"], signal.SIGKILL)
+        out, _ = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    out = "".join(lines) + out
+    assert launcher.returncode == 0, out
+    assert "tuner0 exited with code -9; starting it again as tuner0" in out
+    restarted = [int(m.group(1)) for m in re.finditer(r"^tuner0: pid (\d+)$", out, re.M)]
+    assert len(restarted) == 2
+    trials = json.loads((tmp_path / "k.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    every_pid = [int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)]
+    assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
+
+
+# ----------------------------------------------------------------------------
+# The learning-rate range test
+
+
+def test_lr_find_poly(cli, tmp_path):
+    code, out, err = cli("lr-find", "poly", "--json", "f.json", "--plot", "f.png")
+    assert code == 0, err
+    result = json.loads((tmp_path / "f.json").read_text())
+    # The orthonormal basis's exact Newton step is 0.5; divergence starts at 1.
+    assert 0.05 <= result["suggested_learning_rate"] <= 1.0
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    from test_callbacks import read_run
+
+    run = read_run(str(next((tmp_path / "logs" / "lr-find").iterdir()) / "train"))
+    assert {"lr_find/loss", "lr_find/learning_rate", "lr_find/smoothed_loss", "lr_find/loss_vs_rate"} <= set(run)
+
+
+def test_tune_from_lr_find_centres_the_range(cli, tmp_path):
+    code, out, err = cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "2", "--from-lr-find", "--json", "c.json")
+    assert code == 0, err
+    suggestion = float(re.search(r"lr-find suggests ([\d.e-]+)", out).group(1))
+    for trial in json.loads((tmp_path / "c.json").read_text())["trials"]:
+        assert suggestion / 10.01 <= trial["hyperparameters"]["learning_rate"] <= min(1.0, suggestion * 10.01)
+
+
+TUNE_BAD_INPUT = [
+    (["tune", "cnn"], "argument task: invalid choice: 'cnn'"),
+    (["tune", "poly", "--tuner", "annealing"], "argument --tuner: invalid choice: 'annealing'"),
+    (["tune", "poly", "--max-trials", "0"], "--max-trials must be > 0. Received: 0"),
+    (["tune", "poly", "--max-epochs", "-1"], "--max-epochs must be > 0. Received: -1"),
+    (["tune", "poly", "--directory", "/proc/polykeras-tune"], "--directory cannot be written"),
+    (["lr-find", "nope"], "argument task: invalid choice: 'nope'"),
+]
+
+
+@pytest.mark.parametrize("args, message", TUNE_BAD_INPUT, ids=[" ".join(a) for a, _ in TUNE_BAD_INPUT])
+def test_tune_bad_input(cli, tmp_path, args, message):
+    code, out, err = cli(*args)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_tune_port_in_use(cli, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = cli("tune", "poly", "--workers", "2", "--port", str(port))
+    assert code == 2 and err == f"error: --port is in use. Received: {port}\n"
