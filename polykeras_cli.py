@@ -142,6 +142,17 @@ def _coefficient_table(result, true_coefficients=None):
 # fit-poly and demo
 
 
+def _add_outputs(p, task, save=True, log=True):
+    """The output options shared by the training commands."""
+    if save:
+        p.add_argument("--save", metavar="PATH.keras", help="save the trained model")
+        p.add_argument("--overwrite", action="store_true", help="allow --save to replace an existing file")
+    if log:
+        p.add_argument("--log-dir", metavar="DIR", help=f"TensorBoard runs go to DIR/<run> (default: logs/{task})")
+        p.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+
+
 def _add_fit_poly_arguments(p):
     data = p.add_argument_group("data (synthetic unless --csv)")
     data.add_argument("--csv", metavar="PATH", help="read x, y from a CSV file with a header row")
@@ -162,11 +173,7 @@ def _add_fit_poly_arguments(p):
     model.add_argument("--epochs", type=int, default=20, help="passes over the data (default: 20)")
     model.add_argument("--batch-size", type=int, default=None, help="points per step (default: all of them)")
     out = p.add_argument_group("output")
-    out.add_argument("--save", metavar="PATH.keras", help="save the trained model")
-    out.add_argument("--overwrite", action="store_true", help="allow --save to replace an existing file")
-    out.add_argument("--log-dir", metavar="DIR", help="TensorBoard runs go to DIR/<run> (default: logs/fit-poly)")
-    out.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
-    out.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    _add_outputs(out, "fit-poly")
     out.add_argument("--plot", metavar="PATH.png", help="draw the coefficients' walk from 0 and the fit (matplotlib)")
 
 
@@ -279,7 +286,8 @@ def _demo_symmetry():
                      f"{100 * result.test_accuracy:.1f} %"])
     print(_format_table(["init", "distinct hidden units", "hidden kernel gradient norm",
                          f"test accuracy ({source}, 3 epochs)"], rows))
-    print("\nTrain the full MLP: polykeras train-mnist   (try --init zeros)")
+    print("\nNext: polykeras train-mnist (try --init zeros), polykeras tensorboard --logdir logs,")
+    print("      polykeras tune mnist --data sample (KerasTuner's learning-rate search)")
 
 
 # ----------------------------------------------------------------------------
@@ -789,11 +797,7 @@ def build_parser():
     train.add_argument("--no-augment", action="store_true", help="train without random shifts, rotations and zooms")
     train.add_argument("--init", default="glorot_uniform", help="Keras initializer of the kernels, e.g. zeros")
     train.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    train.add_argument("--save", metavar="PATH.keras", help="save the trained model")
-    train.add_argument("--overwrite", action="store_true", help="allow --save to replace an existing file")
-    train.add_argument("--log-dir", metavar="DIR", help="TensorBoard runs go to DIR/<run> (default: logs/train-mnist)")
-    train.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
-    train.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    _add_outputs(train, "train-mnist")
     train.set_defaults(func=cmd_train_mnist)
 
     evaluate = sub.add_parser("evaluate", help="accuracy of a saved model on MNIST's test part")
@@ -832,7 +836,7 @@ def build_parser():
     tune.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     tune.add_argument("--save", metavar="PATH.keras", help="retrain the best and save it")
     tune.add_argument("--overwrite-save", action="store_true", help="allow --save to replace an existing file")
-    tune.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    _add_outputs(tune, "tune", save=False, log=False)
     tune.add_argument("--verbose", action="store_true", help="show Keras's progress bars for every trial")
     tune.set_defaults(func=cmd_tune)
 
@@ -842,9 +846,7 @@ def build_parser():
     find.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
     find.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     find.add_argument("--plot", metavar="PATH.png", help="where to draw loss against rate (default: in the run's logs)")
-    find.add_argument("--log-dir", metavar="DIR", help="runs go to DIR/<run> (default: logs/lr-find)")
-    find.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
-    find.add_argument("--json", metavar="PATH", help="write the suggestion and the curve as JSON")
+    _add_outputs(find, "lr-find", save=False)
     find.set_defaults(func=cmd_lr_find)
 
     board = sub.add_parser("tensorboard", help="serve the logs with TensorBoard on 127.0.0.1")

@@ -113,6 +113,7 @@ class PolynomialHyperModel(_LearningRateHyperModel):
         model.adapt(self.train[0])
         model.compile(optimizer=make_optimizer(name or "sgd", rate),
                       loss=keras.losses.MeanSquaredError(dtype="float64"))
+        model.optimizer.build(model.trainable_variables)  # see MnistHyperModel.build
         return model
 
     def fit(self, hp, model, *args, **kwargs):
@@ -159,6 +160,9 @@ class MnistHyperModel(_LearningRateHyperModel):
         model = mnist_mlp(augment=self.augment)
         total_steps = self.max_epochs * math.ceil(len(self.train[0]) / MNIST_BATCH_SIZE)
         compile_mnist(model, rate, total_steps, optimizer=name or "adam")
+        # Built now, so that a trial Hyperband continues from a checkpoint gets its optimizer
+        # state back (the step count included, which drives the cosine schedule).
+        model.optimizer.build(model.trainable_variables)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
