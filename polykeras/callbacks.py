@@ -440,9 +440,13 @@ def polynomial_logger(log_dir, x, y, degree, epochs):
 
 
 def mnist_logger(log_dir, x_train, y_train, gradient_samples=256):
-    """The callback `train-mnist` uses: gradient norms on a fixed spread of training images (one-hot labels)."""
+    """The callback `train-mnist` uses: metrics every epoch; histograms and gradient norms every 5th, kernels every 10th.
+
+    Gradient norms are taken on a fixed spread of training images (one-hot labels, as the loss takes them).
+    """
     pick = np.linspace(0, len(x_train) - 1, gradient_samples).astype(int)
-    return TensorBoard(log_dir, data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
+    return TensorBoard(log_dir, histogram_freq=5, image_freq=10,
+                       data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
 
 
 def _read(variable):
