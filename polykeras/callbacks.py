@@ -22,6 +22,7 @@ import io
 import math
 import os
 import queue
+import sys
 import threading
 import time
 
@@ -58,13 +59,15 @@ _SCALAR_METADATA = scalar_pb("_", 0.0).value[0].metadata
 
 def scalar_value(tag, value):
     """A scalar as a `Summary.Value`, as `scalar_pb` makes it but sharing its metadata."""
-    tensor = tensor_util.make_tensor_proto(np.float32(value))
+    with np.errstate(over="ignore"):  # beyond float32's range is inf, as TensorBoard stores it
+        tensor = tensor_util.make_tensor_proto(np.float32(value))
     return summary_pb2.Summary.Value(tag=tag, metadata=_SCALAR_METADATA, tensor=tensor)
 
 
 def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
     """A histogram summary of `values` (any shape), computed with `np.histogram`."""
     values = np.asarray(values).reshape(-1)
+    values = values[np.isfinite(values)]  # a diverged weight (NaN, inf) leaves only its finite values
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if high == low:
         low, high = low - 0.5, high + 0.5
@@ -261,13 +264,25 @@ class TensorBoard(keras.callbacks.Callback):
 
     def _drain(self, work, writers):
         while True:
-            item = work.get()
+            try:
+                item = work.get(timeout=1.0)
+            except queue.Empty:
+                # fit raised before on_train_end: stop once the program is ending.
+                if not threading.main_thread().is_alive():
+                    break
+                continue
             if item is None:
                 break
             writer, step, wall_time, values = item
             if writer not in writers:
                 writers[writer] = EventWriter(os.path.join(self.log_dir, writer))
-            writers[writer].write([make() for make in values], step, wall_time)
+            summaries = []
+            for make in values:
+                try:
+                    summaries.append(make())
+                except Exception as e:  # one bad summary (say, a NaN curve) must not stop the others
+                    print(f"warning: a TensorBoard summary at step {step} was skipped: {e}", file=sys.stderr)
+            writers[writer].write(summaries, step, wall_time)
         for w in writers.values():
             w.close()
 

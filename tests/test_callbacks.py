@@ -144,3 +144,15 @@ def test_coefficient_history_walks_from_zero_to_the_learned_values():
     assert history.steps == list(range(11))
     np.testing.assert_array_equal(history.coefficients[0], np.zeros(3))
     np.testing.assert_allclose(history.coefficients[-1], result.coefficients, rtol=1e-12)
+
+
+def test_diverged_weights_do_not_stop_the_logging(tmp_path):
+    x, y = synthetic_polynomial([1, 2, 3], x_range=(-5.0, 5.0))
+    callback = TensorBoard(tmp_path, image_freq=1, data=(x, y))
+    # A rate far past the stable range: the coefficients overflow to inf and NaN within the run.
+    fit_polynomial(x, y, degree=5, basis="monomial", learning_rate=50.0, epochs=40, callbacks=[callback])
+    callback.wait()
+    run = read_run(str(tmp_path / "train"))
+    assert [s for s, _ in run["coefficients/c0"]] == list(range(41))
+    assert not np.isfinite(float(run["coefficients/c0"][-1][1]))
+    assert [s for s, _ in run["weights/polynomial/coefficients"]] == list(range(41))
