@@ -17,13 +17,14 @@ Timings are printed, never asserted.
 import argparse
 import os
 import statistics
-import time
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from polykeras.callbacks import polynomial_logger  # noqa: E402
 from polykeras.data import synthetic_polynomial  # noqa: E402
 from polykeras.models import fit_polynomial, least_squares, relative_gap  # noqa: E402
 from polykeras.seed import run_seed_program  # noqa: E402
@@ -108,9 +109,10 @@ def main():
         tf1_times.append(run_seed_program(x, y, steps=1000)[1])
         parity = dict(degree=DEGREE, basis="monomial", optimizer="sgd", learning_rate=0.01, epochs=1000)
         pk_times.append(fit_polynomial(x, y, **parity).train_seconds)
-        with_logs = [keras.callbacks.TensorBoard(os.path.join("logs", "bench", time.strftime("%H%M%S")),
-                                                 write_graph=False)]
-        pk_logged.append(fit_polynomial(x, y, callbacks=with_logs, **parity).train_seconds)
+        with tempfile.TemporaryDirectory() as log_dir:
+            logger = polynomial_logger(log_dir, x, y, DEGREE, 1000)  # what fit-poly logs with
+            pk_logged.append(fit_polynomial(x, y, callbacks=[logger], **parity).train_seconds)
+            logger.wait()
     tf1, pk, logged = (statistics.median(t) for t in (tf1_times, pk_times, pk_logged))
     print(f"\nseed parity run, 1000 steps, median of {args.repeats} (polykeras time includes tracing):")
     print(f"  TF1 session loop            {tf1:.3f} s")
