@@ -394,7 +394,7 @@ class TensorBoard(keras.callbacks.Callback):
             x, y = (tf.constant(np.asarray(a)[: self.gradient_samples]) for a in self.data)
             model = self.model
 
-            @tf.function
+            @tf.function(autograph=False)  # plain graph code: nothing for autograph to convert
             def norms():
                 with tf.GradientTape() as tape:
                     loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
