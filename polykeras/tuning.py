@@ -34,7 +34,6 @@ from polykeras.models import (
 )
 
 TUNERS = ("hyperband", "random", "bayesian", "grid")
-TASKS = ("poly", "mnist")
 # Learning-rate ranges, log-uniform. The polynomial's orthonormal basis makes
 # SGD stable below 1 (the error shrinks by |1 - 2 lr| per epoch).
 LEARNING_RATE_RANGES = {"poly": (1e-3, 1.0), "mnist": (1e-4, 1e-1)}

@@ -90,6 +90,9 @@ def test_every_tuner_finds_a_working_rate_for_the_polynomial(tmp_path, name):
     assert all(status == "COMPLETED" for *_, status in rows)
     best_rate = tuner.get_best_hyperparameters(1)[0].values["learning_rate"]
     assert 1e-3 <= best_rate <= 1.0
+    if name == "grid":  # KerasTuner's grid over the log-stepped rate is the 13-point log grid
+        tried = sorted(hp["learning_rate"] for _, hp, *_ in rows)
+        np.testing.assert_allclose(tried, tuning.grid_points(1e-3, 1.0), rtol=1e-6)
     # From zero, 10 epochs at a good rate get the validation loss near the noise (0.01).
     assert rows[0][2] < 0.05, rows[0]
 
