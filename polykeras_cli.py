@@ -142,6 +142,17 @@ def _coefficient_table(result, true_coefficients=None):
 # fit-poly and demo
 
 
+def _seed(text):
+    """argparse type: a seed is an integer >= 0 (Keras refuses negative ones)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Received: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Received: {value}")
+    return value
+
+
 def _add_outputs(p, task, save=True, log=True):
     """The output options shared by the training commands."""
     if save:
@@ -163,7 +174,7 @@ def _add_fit_poly_arguments(p):
     data.add_argument("--noise", type=float, default=0.1, help="noise standard deviation (default: 0.1)")
     data.add_argument("--samples", type=int, default=100, help="number of points (default: 100)")
     data.add_argument("--x-range", default="-1,1", metavar="LOW,HIGH", help="x interval (default: -1,1)")
-    data.add_argument("--seed", type=int, default=0, help="seed of the noise and of Keras (default: 0)")
+    data.add_argument("--seed", type=_seed, default=0, help="seed of the noise and of Keras (default: 0)")
     model = p.add_argument_group("model and training")
     model.add_argument("--degree", type=int, default=5, help="polynomial degree (default: 5, the seed's six coefficients)")
     model.add_argument("--basis", default="legendre", help="legendre (default), chebyshev or monomial")
@@ -205,7 +216,7 @@ def _fit_and_report(args, task="fit-poly"):
     callbacks = []
     history = CoefficientHistory() if args.plot else None
     if run_dir:
-        callbacks.append(polynomial_logger(run_dir, x, y, args.degree, args.epochs))
+        callbacks.append(polynomial_logger(run_dir, x, y, args.degree, args.epochs, args.batch_size))
     result = models.fit_polynomial(
         x, y, degree=args.degree, basis=args.basis, optimizer=args.optimizer, learning_rate=lr,
         epochs=args.epochs, batch_size=args.batch_size, callbacks=callbacks + ([history] if history else []),
@@ -328,8 +339,7 @@ def cmd_train_mnist(args):
     models.mnist_mlp(hidden, args.dropout, args.init, augment=False)  # validates the architecture
     models.check_positive_int(args.epochs, "epochs")
     models.check_positive_int(args.batch_size, "batch_size")
-    if not args.learning_rate > 0:
-        raise UsageError(f"--learning-rate must be > 0. Received: {args.learning_rate}")
+    models.check_learning_rate(args.learning_rate)
     _check_output_file(args.save, ".keras", args.overwrite, "--save")
     _check_output_file(args.json)
     (x_train, y_train), (x_test, y_test), source = data.load_mnist(args.data)
@@ -337,9 +347,9 @@ def cmd_train_mnist(args):
     root = args.log_dir or os.path.join("logs", "train-mnist")
     backup = _backup_dir(root, args, hidden)
     marker = os.path.join(backup, "run_dir.txt")
-    if os.path.exists(marker):
+    if os.path.exists(marker):  # resuming: the same run folder, unless logging is off now
         with open(marker, encoding="utf-8") as f:
-            run_dir = f.read().strip() or None
+            run_dir = None if args.no_log else (f.read().strip() or None)
     else:
         run_dir = _run_dir(args.log_dir, "train-mnist", f"mlp-{'x'.join(map(str, hidden))}-{args.init}", args.no_log)
         try:
@@ -413,11 +423,20 @@ def _load_model(path):
         raise UsageError(f"cannot load {path} with safe_mode=True: {first}") from None
 
 
+def _load_digit_model(path):
+    """A saved model that maps 28x28 images to 10 digit probabilities."""
+    model = _load_model(path)
+    if tuple(model.input_shape[1:]) != (28, 28) or model.output_shape[-1] != 10:
+        raise UsageError(f"{path} is not a digit classifier (28x28 images to 10 classes). "
+                         f"Received: input {model.input_shape}, output {model.output_shape}")
+    return model
+
+
 def cmd_evaluate(args):
     from polykeras import data, models
 
     _check_output_file(args.json)
-    model = _load_model(args.model)
+    model = _load_digit_model(args.model)
     _, (x_test, y_test), source = data.load_mnist(args.data)
     acc = models.accuracy(model, x_test, y_test)
     print(f"accuracy: {100 * acc:.2f} % on {len(x_test)} test images ({source})")
@@ -435,7 +454,7 @@ def _read_digit(path):
             gray = np.asarray(image.convert("L").resize((28, 28), Image.Resampling.LANCZOS), dtype=np.uint8)
     except FileNotFoundError:
         raise UsageError(f"image not found. Received: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as e:
         raise UsageError(f"not a readable image. Received: {path} ({type(e).__name__})") from None
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     return 255 - gray if border.mean() > 127 else gray  # dark ink on light paper
@@ -444,8 +463,9 @@ def _read_digit(path):
 def cmd_predict(args):
     import numpy as np
 
+    _check_output_file(args.json)
     images = np.stack([_read_digit(p) for p in args.images])
-    model = _load_model(args.model)
+    model = _load_digit_model(args.model)
     probabilities = model.predict(images, verbose=0)
     rows = [[p, int(np.argmax(q)), f"{float(np.max(q)):.3f}"] for p, q in zip(args.images, probabilities)]
     print(_format_table(["image", "digit", "probability"], rows))
@@ -489,6 +509,8 @@ def cmd_tensorboard(args):
         url = board.launch()
     except program.TensorBoardPortInUseError:
         raise UsageError(f"--port is in use. Received: {args.port}") from None
+    except program.TensorBoardServerException as e:
+        raise UsageError(f"TensorBoard cannot serve on 127.0.0.1:{args.port}: {e}") from None
     print(f"TensorBoard {url}  (logs: {os.path.abspath(args.logdir)}; Ctrl-C to stop)", flush=True)
     try:
         while True:
@@ -548,7 +570,8 @@ def _lr_range_from_test(args, task_data):
 
     _, _, suggestion = tuning.lr_find(args.task, task_data, seed=args.seed)
     low, high = tuning.LEARNING_RATE_RANGES[args.task]
-    centred = (max(low, suggestion / 10), min(high, suggestion * 10))
+    centre = min(max(suggestion, low), high)  # a suggestion outside the task's range is clipped to it
+    centred = (max(low, centre / 10), min(high, centre * 10))
     print(f"lr-find suggests {suggestion:.3g}; searching {centred[0]:.3g} to {centred[1]:.3g}")
     return centred
 
@@ -556,7 +579,8 @@ def _lr_range_from_test(args, task_data):
 def cmd_tune(args):
     if args.max_trials <= 0:
         raise UsageError(f"--max-trials must be > 0. Received: {args.max_trials}")
-    args.max_epochs = args.max_epochs or TUNE_DEFAULTS["max_epochs"][args.task]
+    if args.max_epochs is None:
+        args.max_epochs = TUNE_DEFAULTS["max_epochs"][args.task]
     if args.max_epochs <= 0:
         raise UsageError(f"--max-epochs must be > 0. Received: {args.max_epochs}")
     if args.workers < 0:
@@ -565,6 +589,11 @@ def cmd_tune(args):
         raise UsageError(f"--port must be from 0 to 65535. Received: {args.port}")
     _check_output_file(args.save, ".keras", args.overwrite_save, "--save")
     _check_output_file(args.json)
+    from polykeras import models
+
+    for name in (args.optimizers or "sgd").split(","):
+        models.make_optimizer(name, 1e-3)  # an unknown name fails here, not in every trial
+    task_data = _task_data(args)
     directory = args.directory or os.path.join("logs", "tune")
     project = args.project_name or args.task
     try:
@@ -577,7 +606,6 @@ def cmd_tune(args):
     from polykeras import tuning
     from polykeras.callbacks import TensorBoard
 
-    task_data = _task_data(args)
     lr_range = _lr_range_from_test(args, task_data) if args.from_lr_find else None
     hypermodel = _hypermodel(args, task_data, lr_range)
     tuner = tuning.make_tuner(args.tuner, hypermodel, max_trials=args.max_trials, max_epochs=args.max_epochs,
@@ -606,7 +634,8 @@ def _report_search(args, tuner, hypermodel, board_dir, seconds):
     best = tuner.get_best_hyperparameters(1)[0].values
     best = {k: v for k, v in best.items() if not k.startswith("tuner/")}
     best_score = next((r[2] for r in rows if r[2] is not None), None)
-    print(f"\nbest: {best} with {objective} {best_score:.5g}; {len(rows)} trials, "
+    shown = "-" if best_score is None else f"{best_score:.5g}"
+    print(f"\nbest: {best} with {objective} {shown}; {len(rows)} trials, "
           f"{tuning.trained_epochs(tuner, args.max_epochs)} epochs trained, {seconds:.1f} s")
     print(f"logs: {board_dir}  (view with: polykeras tensorboard --logdir {board_dir})")
     payload = {"best_hyperparameters": best, "best_score": None if best_score is None else float(best_score),
@@ -651,10 +680,9 @@ def _launch_distributed(args, directory, project):
     processes = {}
 
     def start(tuner_id):
-        log = open(os.path.join(logs, f"{tuner_id}.log"), "a", encoding="utf-8")
-        processes[tuner_id] = subprocess.Popen(child, env={**env, "KERASTUNER_TUNER_ID": tuner_id},
-                                               stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(os.path.join(logs, f"{tuner_id}.log"), "a", encoding="utf-8") as log:
+            processes[tuner_id] = subprocess.Popen(child, env={**env, "KERASTUNER_TUNER_ID": tuner_id},
+                                                   stdout=log, stderr=subprocess.STDOUT)
         print(f"{tuner_id}: pid {processes[tuner_id].pid}", flush=True)
 
     start_time = time.perf_counter()
@@ -722,6 +750,8 @@ def cmd_lr_find(args):
     from polykeras import tuning
     from polykeras.callbacks import EventWriter, image_summary, scalar_value
 
+    if args.steps < 2:
+        raise UsageError(f"--steps must be at least 2. Received: {args.steps}")
     _check_output_file(args.plot, ".png", True, "--plot")
     _check_output_file(args.json)
     task_data = _task_data(args)
@@ -796,7 +826,7 @@ def build_parser():
     train.add_argument("--dropout", type=float, default=0.2, help="dropout after each hidden layer (default: 0.2)")
     train.add_argument("--no-augment", action="store_true", help="train without random shifts, rotations and zooms")
     train.add_argument("--init", default="glorot_uniform", help="Keras initializer of the kernels, e.g. zeros")
-    train.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    train.add_argument("--seed", type=_seed, default=0, help="seed (default: 0)")
     _add_outputs(train, "train-mnist")
     train.set_defaults(func=cmd_train_mnist)
 
@@ -833,7 +863,7 @@ def build_parser():
     tune.add_argument("--from-lr-find", action="store_true", help="centre the search on the LR range test's suggestion")
     tune.add_argument("--workers", type=int, default=0, help="worker processes on 127.0.0.1 (default: 0, in-process)")
     tune.add_argument("--port", type=int, default=0, help="the chief's port with --workers (default: a free one)")
-    tune.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    tune.add_argument("--seed", type=_seed, default=0, help="seed (default: 0)")
     tune.add_argument("--save", metavar="PATH.keras", help="retrain the best and save it")
     tune.add_argument("--overwrite-save", action="store_true", help="allow --save to replace an existing file")
     _add_outputs(tune, "tune", save=False, log=False)
@@ -844,7 +874,7 @@ def build_parser():
     find.add_argument("task", choices=["poly", "mnist"], help="what to test")
     find.add_argument("--steps", type=int, default=100, help="learning rates tried (default: 100)")
     find.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
-    find.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    find.add_argument("--seed", type=_seed, default=0, help="seed (default: 0)")
     find.add_argument("--plot", metavar="PATH.png", help="where to draw loss against rate (default: in the run's logs)")
     _add_outputs(find, "lr-find", save=False)
     find.set_defaults(func=cmd_lr_find)

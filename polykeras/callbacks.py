@@ -253,6 +253,7 @@ class TensorBoard(keras.callbacks.Callback):
         self.gradient_samples = gradient_samples
         self._queue = None
         self._thread = None
+        self._closed = True
         self._gradient_function = None
 
     # Writers: a background thread renders and writes what the hooks queue --
@@ -297,8 +298,13 @@ class TensorBoard(keras.callbacks.Callback):
             self._thread.start()
 
     def on_train_begin(self, logs=None):
+        if self._queue is not None and not self._closed:
+            # A previous fit raised before on_train_end: close its writers before starting anew.
+            self._queue.put(None)
+            self._start_writing()
         self.wait()
         self._queue = queue.SimpleQueue()
+        self._closed = False
         self._thread = threading.Thread(target=self._drain, args=(self._queue, {}), name="polykeras-tensorboard")
         # The power-basis map depends only on non-trainable variables: computed once.
         self._polynomials = [
@@ -315,13 +321,14 @@ class TensorBoard(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._queue.put(None)  # the thread closes the files and ends; wait() joins it
+        self._closed = True
         self._start_writing()
 
     def __deepcopy__(self, memo):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
-            if name in ("_queue", "_thread", "_model", "_gradient_function"):
+            if name in ("_queue", "_thread", "_model", "_gradient_function", "_polynomials", "_first_kernel"):
                 value = None
             setattr(clone, name, copy.deepcopy(value, memo))
         return clone
@@ -440,7 +447,7 @@ class CoefficientHistory(keras.callbacks.Callback):
         self.coefficients.append(self._matrix @ _read(self._layer.basis_coefficients).astype(np.float64))
 
 
-def polynomial_logger(log_dir, x, y, degree, epochs):
+def polynomial_logger(log_dir, x, y, degree, epochs, batch_size=None):
     """The callback `fit-poly` uses: coefficients every epoch; histograms and pictures at start, middle and end.
 
     Its epochs take milliseconds, where reading a variable alone costs a
@@ -448,7 +455,8 @@ def polynomial_logger(log_dir, x, y, degree, epochs):
     """
     from polykeras.models import epoch_grouping, least_squares_coefficients
 
-    keras_epochs = epochs // epoch_grouping(epochs)
+    full_batch = batch_size is None or batch_size >= len(x)  # fit_polynomial groups only full batches
+    keras_epochs = epochs // epoch_grouping(epochs) if full_batch else epochs
     freq = max(1, keras_epochs // 2)
     return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y),
                        reference=least_squares_coefficients(x, y, degree))
@@ -460,7 +468,7 @@ def mnist_logger(log_dir, x_train, y_train, gradient_samples=256):
     Gradient norms are taken on a fixed spread of training images (one-hot labels, as the loss takes them).
     """
     pick = np.linspace(0, len(x_train) - 1, gradient_samples).astype(int)
-    return TensorBoard(log_dir, histogram_freq=5, image_freq=10,
+    return TensorBoard(log_dir, histogram_freq=5, image_freq=10, gradient_samples=gradient_samples,
                        data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
 
 
@@ -470,10 +478,11 @@ def _read(variable):
 
 
 def _polynomial_summary(prefix, coefficients, reference, data):
+    from polykeras.models import relative_gap
+
     values = [scalar_value(f"{prefix}/c{k}", c) for k, c in enumerate(coefficients)]
     if reference is not None:
-        gap = np.linalg.norm(coefficients - reference) / (np.linalg.norm(reference) or 1.0)
-        values.append(scalar_value(f"{prefix}/gap_to_least_squares", gap))
+        values.append(scalar_value(f"{prefix}/gap_to_least_squares", relative_gap(coefficients, reference)))
     values.extend(text_pb("fit/equation", equation(coefficients)).value)
     if data is not None:
         image = curve_image(*data, np.polynomial.Polynomial(coefficients))

@@ -98,8 +98,9 @@ def load_csv(path, x_column="x", y_column="y"):
         raise ValueError(f"CSV file not found. Received: {path}")
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-            header = rows[0].keys() if rows else []
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f"cannot read CSV file {path}: {e}") from None
     missing = [c for c in (x_column, y_column) if c not in header]
@@ -169,7 +170,10 @@ def load_mnist_npz(path):
     if not os.path.isfile(path):
         raise ValueError(f"MNIST file not found. Received: {path}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one array, not Keras's four named ones")
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
@@ -209,10 +213,11 @@ def load_mnist(source="auto"):
                 raise ValueError(f"cannot load MNIST through Keras: {e}") from None
             import sys
 
-            print(f"warning: full MNIST unavailable ({str(e).splitlines()[0][:120]}); using the bundled "
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+            print(f"warning: full MNIST unavailable ({reason}); using the bundled "
                   "5,000-digit sample", file=sys.stderr)
             return (*load_mnist_npz(SAMPLE_PATH), "sample")
         return (*check_mnist_arrays(arrays, "keras.datasets.mnist"), "keras")
     if source.endswith(".npz") or os.path.sep in source:
         return (*load_mnist_npz(source), source)
-    raise ValueError(f"--data must be auto, keras, sample or a path to an .npz file. Received: {source!r}")
+    raise ValueError(f"--data must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. Received: {source!r}")

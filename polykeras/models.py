@@ -1,4 +1,4 @@
-"""Models and their training recipes: the polynomial fit (and, later, the MNIST MLP).
+"""Models and their training recipes: the polynomial fit and the MNIST MLP.
 
 `fit_polynomial` is the library form of `polykeras fit-poly`: it builds a model
 around `Polynomial`, compiles it and trains it with `fit`, then compares what
@@ -125,17 +125,23 @@ def least_squares_coefficients(x, y, degree):
     return pad_coefficients(least_squares(x, y, degree).convert().coef, degree)
 
 
+def check_learning_rate(learning_rate):
+    """Raises `ValueError` unless `learning_rate` is a finite number > 0 (or a Keras schedule)."""
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
+    ):
+        raise ValueError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
+
+
 def make_optimizer(name, learning_rate):
     """Any Keras optimizer by name (`"sgd"`, `"adam"`, ...) with a learning rate or schedule.
 
     Raises:
         ValueError: for an unknown name or a learning rate that is not > 0.
     """
-    is_schedule = isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
-    if not is_schedule and not (
-        isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
-    ):
-        raise ValueError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
+    check_learning_rate(learning_rate)
     try:
         optimizer = keras.optimizers.get(name)
     except ValueError:
@@ -287,7 +293,7 @@ def fit_polynomial(
     train_seconds = time.perf_counter() - start
 
     reference = least_squares(x, y, degree)
-    lstsq = least_squares_coefficients(x, y, degree)
+    lstsq = pad_coefficients(reference.convert().coef, degree)
     learned = layer.coefficients()
     mse = float(np.mean((layer.polynomial()(x) - y) ** 2))
     lstsq_mse = float(np.mean((reference(x) - y) ** 2))
@@ -485,8 +491,7 @@ def train_mnist(
     """
     for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
         check_positive_int(value, name)
-    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
+    check_learning_rate(learning_rate)
     (x_train, y_train), (x_test, y_test) = data
     keras.utils.set_random_seed(seed)
     model = mnist_mlp(hidden, dropout, kernel_initializer=init, augment=augment)
@@ -495,8 +500,8 @@ def train_mnist(
     extra = [guard, *callbacks]
     if backup_dir:
         extra += [keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True), _ResumeNotice()]
-    start = time.perf_counter()
     one_hot = keras.utils.to_categorical(y_train, 10)
+    start = time.perf_counter()
     history = model.fit(x_train, one_hot, batch_size=batch_size, epochs=epochs, callbacks=extra, verbose=verbose)
     train_seconds = time.perf_counter() - start
     if guard.nan_epoch is not None:

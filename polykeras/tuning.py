@@ -6,7 +6,7 @@ search algorithm (Hyperband by default, random, Bayesian or grid). Every trial
 logs through `polykeras.callbacks.TensorBoard` into its own folder, and
 `write_hparams_config` gives TensorBoard's HParams dashboard the true,
 log-scale learning-rate domain. The same search runs on several processes or
-machines with KerasTuner's distributed mode (see `polykeras.cli`'s launcher).
+machines with KerasTuner's distributed mode (see `polykeras tune --workers`).
 
 Example:
 

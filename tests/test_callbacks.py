@@ -156,3 +156,18 @@ def test_diverged_weights_do_not_stop_the_logging(tmp_path):
     assert [s for s, _ in run["coefficients/c0"]] == list(range(41))
     assert not np.isfinite(float(run["coefficients/c0"][-1][1]))
     assert [s for s, _ in run["weights/polynomial/coefficients"]] == list(range(41))
+
+
+def test_callback_can_be_reused_after_a_fit_that_raised(tmp_path):
+    x, y = synthetic_polynomial([1, 2, 3])
+    callback = TensorBoard(tmp_path, image_freq=0)
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_polynomial(x, y, degree=2, epochs=5, callbacks=[callback, Stop()])
+    fit_polynomial(x, y, degree=2, epochs=3, callbacks=[callback])  # would hang if the first writer stayed open
+    callback.wait()
+    assert len(glob.glob(os.path.join(tmp_path, "train", "events.out.tfevents.*"))) == 2

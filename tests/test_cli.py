@@ -230,7 +230,7 @@ MNIST_BAD_INPUT = [
     (["train-mnist", "--hidden", "512,a"], "Received: '512,a'"),
     (["train-mnist", "--init", "nonsense"], "unknown Keras initializer. Received: init='nonsense'"),
     (["train-mnist", "--epochs", "0"], "Received: epochs=0"),
-    (["train-mnist", "--learning-rate", "-1"], "--learning-rate must be > 0. Received: -1.0"),
+    (["train-mnist", "--learning-rate", "-1"], "learning_rate must be a number > 0. Received: learning_rate=-1.0"),
     (["train-mnist", "--dropout", "1.5"], "Received: dropout=1.5"),
     (["train-mnist", "--save", "exists.keras"], "--save target exists"),
     (["evaluate", "notes.txt"], "not a .keras model file. Received: notes.txt"),
@@ -238,6 +238,9 @@ MNIST_BAD_INPUT = [
     (["inspect", "missing.keras"], "model file not found. Received: missing.keras"),
     (["predict", "exists.keras", "notes.txt"], "not a readable image. Received: notes.txt"),
     (["predict", "exists.keras", "nowhere.png"], "image not found. Received: nowhere.png"),
+    (["train-mnist", "--data", "single.npz"], "single.npz is not a readable .npz file"),
+    (["train-mnist", "--learning-rate", "inf"], "Received: learning_rate=inf"),
+    (["train-mnist", "--seed", "-1"], "argument --seed: must be an integer >= 0. Received: -1"),
 ]
 
 
@@ -252,6 +255,8 @@ def test_mnist_bad_input(cli, tmp_path, args, message):
     np.savez(tmp_path / "float.npz", **{**good, "x_train": np.zeros((4, 28, 28))})
     np.savez(tmp_path / "empty.npz", **{**good, "x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, int)})
     (tmp_path / "notes.txt").write_text("not an image")
+    with open(tmp_path / "single.npz", "wb") as f:  # one array, though named .npz
+        np.save(f, np.zeros((2, 28, 28), np.uint8))
     (tmp_path / "fake.keras").write_text("not a zip")
     (tmp_path / "exists.keras").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
     before = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
@@ -333,6 +338,16 @@ def _start_tensorboard(logdir):
     raise AssertionError(f"TensorBoard did not start: {line!r}")
 
 
+def _stop_tensorboard(server):
+    """Stops a server started by _start_tensorboard by its PID; returns its exit code."""
+    server.send_signal(signal.SIGINT)
+    try:
+        return server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        return server.wait()
+
+
 def test_tensorboard_serves_the_runs(cli, tmp_path):
     assert cli("fit-poly", "--json", "poly.json")[0] == 0
     assert cli("train-mnist", *QUICK, "--epochs", "2", "--hidden", "32", "--json", "mnist.json")[0] == 0
@@ -368,13 +383,7 @@ def test_tensorboard_serves_the_runs(cli, tmp_path):
         assert layout["category"][0]["title"] == "polynomial"
         assert layout["category"][0]["chart"][0]["multiline"]["tag"] == [r"coefficients/c\d+$"]
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    assert server.returncode is not None
+        assert _stop_tensorboard(server) == 0  # Ctrl-C ends it cleanly
 
 
 def test_tensorboard_bad_input(cli, tmp_path):
@@ -394,3 +403,9 @@ def test_fit_poly_plot(cli, tmp_path):
     assert "plot: walk.png" in out
     code, _, err = cli("fit-poly", "--no-log", "--plot", "walk.jpg")
     assert code == 2 and err == "error: --plot must name a .png file. Received: walk.jpg\n"
+
+
+def test_evaluate_and_predict_need_a_digit_classifier(cli, tmp_path):
+    assert cli("fit-poly", "--degree", "2", "--epochs", "2", "--no-log", "--save", "p.keras")[0] == 0
+    code, _, err = cli("evaluate", "p.keras", "--data", "sample")
+    assert code == 2 and err.startswith("error: p.keras is not a digit classifier") and err.count("\n") == 1

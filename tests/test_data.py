@@ -34,6 +34,8 @@ def test_load_csv(tmp_path):
         ("a,b\n1,2\n", r"has no column 'x'. Received columns: a, b"),
         ("x,y\n1,2\n2,inf\n", r"Received: y\[1\]=inf"),
         ("", r"has no column 'x'. Received columns: none"),
+        ("a,b\n", r"has no column 'x'. Received columns: a, b"),
+        ("x,q\n1,2,3\n", r"has no column 'y'. Received columns: x, q"),
     ],
 )
 def test_load_csv_errors(tmp_path, text, message):
@@ -68,7 +70,7 @@ def test_check_xy_lengths():
 # ----------------------------------------------------------------------------
 # MNIST
 
-from polykeras.data import MNIST_KEYS, load_mnist  # noqa: E402
+from polykeras.data import load_mnist  # noqa: E402
 
 
 def test_bundled_sample_is_real_stratified_mnist():
@@ -132,4 +134,3 @@ def test_missing_corrupt_and_unknown_sources(tmp_path):
         load_mnist(str(corrupt))
     with pytest.raises(ValueError, match="Received: 'mnist'"):
         load_mnist("mnist")
-    assert set(MNIST_KEYS) == {"x_train", "y_train", "x_test", "y_test"}
