@@ -20,6 +20,7 @@ import os
 
 import keras
 import keras_tuner
+import keras_tuner.src.utils
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
@@ -32,6 +33,27 @@ from polykeras.models import (
     make_optimizer,
     mnist_mlp,
 )
+
+def _atomic_save_json(path, obj, _original=getattr(keras_tuner.src.utils, "save_json", None)):
+    """KerasTuner's save_json, written to a temporary file and renamed into place.
+
+    KerasTuner writes its oracle, trial and tuner state in place: a search
+    killed mid-write (SIGKILL) left an empty tuner0.json that stopped the
+    search from resuming. A rename is atomic, so a file is old or new, never
+    half written. Paths on remote file systems keep KerasTuner's own writer.
+    """
+    if "://" in str(path):
+        return _original(path, obj)
+    text = json.dumps(obj)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, path)
+    return text
+
+
+if getattr(keras_tuner.src.utils, "save_json", None) is not None:
+    keras_tuner.src.utils.save_json = _atomic_save_json
 
 TUNERS = ("hyperband", "random", "bayesian", "grid")
 # Learning-rate ranges, log-uniform. The polynomial's orthonormal basis makes
