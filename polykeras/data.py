@@ -1,15 +1,18 @@
 """Data for polykeras: synthetic polynomial samples, CSV files, and MNIST.
 
 Everything here returns plain NumPy arrays and validates what it reads, raising
-`ValueError` with the offending value in the message.
+`InvalidArgumentError` (a `ValueError`) with the offending value in the message.
 """
 
 import csv
 import math
 import os
 import zipfile
+from importlib import resources
 
 import numpy as np
+
+from polykeras.errors import InvalidArgumentError, RunError
 
 
 def parse_floats(text, name):
@@ -25,9 +28,9 @@ def parse_floats(text, name):
     try:
         values = [float(part) for part in text.split(",")]
     except ValueError:
-        raise ValueError(f"{name} must be comma-separated numbers. Received: {name}={text!r}") from None
+        raise InvalidArgumentError(f"{name} must be comma-separated numbers. Received: {name}={text!r}") from None
     if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{name} must be finite numbers. Received: {name}={text!r}")
+        raise InvalidArgumentError(f"{name} must be finite numbers. Received: {name}={text!r}")
     return values
 
 
@@ -40,14 +43,14 @@ def check_xy(x, y):
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length. Received: {len(x)} x and {len(y)} y values")
+        raise InvalidArgumentError(f"x and y must have the same length. Received: {len(x)} x and {len(y)} y values")
     if len(x) == 0:
-        raise ValueError("the data must not be empty. Received: 0 points")
+        raise InvalidArgumentError("the data must not be empty. Received: 0 points")
     for name, values in (("x", x), ("y", y)):
         bad = ~np.isfinite(values)
         if bad.any():
             index = int(np.argmax(bad))
-            raise ValueError(f"{name} must be finite. Received: {name}[{index}]={values[index]}")
+            raise InvalidArgumentError(f"{name} must be finite. Received: {name}[{index}]={values[index]}")
     return x, y
 
 
@@ -71,12 +74,12 @@ def synthetic_polynomial(true_coefficients, samples=100, noise=0.1, x_range=(-1.
     [2.0, 1.0, 6.0]
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer. Received: samples={samples!r}")
+        raise InvalidArgumentError(f"samples must be a positive integer. Received: samples={samples!r}")
     if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0. Received: noise={noise!r}")
+        raise InvalidArgumentError(f"noise must be a finite number >= 0. Received: noise={noise!r}")
     low, high = x_range
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"x_range must be two finite numbers, low < high. Received: x_range={low},{high}")
+        raise InvalidArgumentError(f"x_range must be two finite numbers, low < high. Received: x_range={low},{high}")
     x = np.linspace(low, high, samples)
     y = np.polynomial.polynomial.polyval(x, np.asarray(true_coefficients, dtype=np.float64))
     y = y + noise * np.random.default_rng(seed).standard_normal(samples)
@@ -95,17 +98,17 @@ def load_csv(path, x_column="x", y_column="y"):
         `(x, y)`, float64 arrays.
     """
     if not os.path.isfile(path):
-        raise ValueError(f"CSV file not found. Received: {path}")
+        raise InvalidArgumentError(f"CSV file not found. Received: {path}")
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ValueError(f"cannot read CSV file {path}: {e}") from None
+        raise InvalidArgumentError(f"cannot read CSV file {path}: {e}") from None
     missing = [c for c in (x_column, y_column) if c not in header]
     if missing:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"CSV file {path} has no column {missing[0]!r}. Received columns: {', '.join(header) or 'none'}"
         )
     columns = {x_column: [], y_column: []}
@@ -114,7 +117,7 @@ def load_csv(path, x_column="x", y_column="y"):
             try:
                 values.append(float(row[name]))
             except (TypeError, ValueError):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"CSV file {path}, line {line}: column {name!r} is not a number. Received: {row[name]!r}"
                 ) from None
     return check_xy(columns[x_column], columns[y_column])
@@ -125,7 +128,8 @@ def load_csv(path, x_column="x", y_column="y"):
 
 MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MNIST_SOURCES = ("auto", "keras", "sample")
-SAMPLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "mnist_sample.npz")
+# Shipped in the wheel beside its provenance and licence (resources/MNIST_SAMPLE.md).
+SAMPLE_FILE = "mnist_sample.npz"
 
 
 def check_mnist_arrays(arrays, origin):
@@ -141,7 +145,7 @@ def check_mnist_arrays(arrays, origin):
     """
     missing = [k for k in MNIST_KEYS if k not in arrays]
     if missing:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{origin} lacks the key {missing[0]!r} (needs {', '.join(MNIST_KEYS)}). "
             f"Received keys: {', '.join(arrays) or 'none'}"
         )
@@ -149,18 +153,18 @@ def check_mnist_arrays(arrays, origin):
     for split in ("train", "test"):
         x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
         if x.dtype != np.uint8:
-            raise ValueError(f"{origin}: x_{split} must be uint8 images. Received: dtype {x.dtype}")
+            raise InvalidArgumentError(f"{origin}: x_{split} must be uint8 images. Received: dtype {x.dtype}")
         if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise ValueError(f"{origin}: x_{split} must have shape (N, 28, 28). Received: {x.shape}")
+            raise InvalidArgumentError(f"{origin}: x_{split} must have shape (N, 28, 28). Received: {x.shape}")
         if len(x) == 0:
-            raise ValueError(f"{origin}: x_{split} is empty. Received: shape {x.shape}")
+            raise InvalidArgumentError(f"{origin}: x_{split} is empty. Received: shape {x.shape}")
         if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{origin}: y_{split} must be integer labels. Received: dtype {y.dtype}")
+            raise InvalidArgumentError(f"{origin}: y_{split} must be integer labels. Received: dtype {y.dtype}")
         if y.shape != (len(x),):
-            raise ValueError(f"{origin}: y_{split} must have shape ({len(x)},). Received: {y.shape}")
+            raise InvalidArgumentError(f"{origin}: y_{split} must have shape ({len(x)},). Received: {y.shape}")
         if y.min() < 0 or y.max() > 9:
             bad = y[(y < 0) | (y > 9)][0]
-            raise ValueError(f"{origin}: y_{split} labels must be 0-9. Received: a label {bad}")
+            raise InvalidArgumentError(f"{origin}: y_{split} labels must be 0-9. Received: a label {bad}")
         parts.append((x, y.astype(np.int64)))
     return tuple(parts)
 
@@ -168,16 +172,26 @@ def check_mnist_arrays(arrays, origin):
 def load_mnist_npz(path):
     """Loads MNIST arrays from an `.npz` with Keras's keys; see `check_mnist_arrays`."""
     if not os.path.isfile(path):
-        raise ValueError(f"MNIST file not found. Received: {path}")
+        raise InvalidArgumentError(f"MNIST file not found. Received: {path}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("it holds one array, not Keras's four named ones")
+            raise InvalidArgumentError("it holds one array, not Keras's four named ones")
         with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
+        raise InvalidArgumentError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
     return check_mnist_arrays(arrays, path)
+
+
+def load_mnist_sample():
+    """The 5,000 real digits shipped in the package, split 4,000/1,000; see `check_mnist_arrays`.
+
+    Found with `importlib.resources`, so it loads from an installed wheel
+    (even a zipped one) as from a source checkout.
+    """
+    with resources.as_file(resources.files("polykeras.resources") / SAMPLE_FILE) as path:
+        return load_mnist_npz(str(path))
 
 
 def load_mnist(source="auto"):
@@ -202,7 +216,7 @@ def load_mnist(source="auto"):
     ((4000, 28, 28), (1000, 28, 28), 'sample')
     """
     if source == "sample":
-        return (*load_mnist_npz(SAMPLE_PATH), "sample")
+        return (*load_mnist_sample(), "sample")
     if source in ("keras", "auto"):
         import keras
 
@@ -210,14 +224,14 @@ def load_mnist(source="auto"):
             arrays = dict(zip(MNIST_KEYS, (a for pair in keras.datasets.mnist.load_data() for a in pair)))
         except Exception as e:  # Keras raises plain Exception when the download fails.
             if source == "keras":
-                raise ValueError(f"cannot load MNIST through Keras: {e}") from None
+                raise RunError(f"cannot load MNIST through Keras: {e}") from None
             import sys
 
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
             print(f"warning: full MNIST unavailable ({reason}); using the bundled "
                   "5,000-digit sample", file=sys.stderr)
-            return (*load_mnist_npz(SAMPLE_PATH), "sample")
+            return (*load_mnist_sample(), "sample")
         return (*check_mnist_arrays(arrays, "keras.datasets.mnist"), "keras")
     if source.endswith(".npz") or os.path.sep in source:
         return (*load_mnist_npz(source), source)
-    raise ValueError(f"--data must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. Received: {source!r}")
+    raise InvalidArgumentError(f"--data must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. Received: {source!r}")
