@@ -40,6 +40,7 @@ from tensorboard.plugins.text.summary_v2 import text_pb
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
+from polykeras.errors import InvalidArgumentError
 from polykeras.layers import Polynomial
 
 HISTOGRAM_BUCKETS = 30
@@ -244,7 +245,7 @@ class TensorBoard(keras.callbacks.Callback):
         for name, value in (("histogram_freq", histogram_freq), ("image_freq", image_freq),
                             ("gradient_samples", gradient_samples)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0. Received: {name}={value!r}")
+                raise InvalidArgumentError(f"{name} must be an integer >= 0. Received: {name}={value!r}")
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
         self.image_freq = image_freq

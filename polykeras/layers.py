@@ -14,6 +14,8 @@ from keras import ops
 from numpy.polynomial import chebyshev, legendre
 from numpy.polynomial import polynomial as power
 
+from polykeras.errors import InvalidArgumentError
+
 BASES = ("legendre", "chebyshev", "monomial")
 MAX_DEGREE = 20
 
@@ -28,11 +30,11 @@ _TO_POWER_SERIES = {
 def check_degree(degree):
     """Raises `ValueError` unless `degree` is an integer in [0, MAX_DEGREE]."""
     if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"degree must be an integer from 0 to {MAX_DEGREE}. Received: degree={degree!r}"
         )
     if not 0 <= degree <= MAX_DEGREE:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"degree must be an integer from 0 to {MAX_DEGREE}. Received: degree={degree}"
         )
 
@@ -40,7 +42,7 @@ def check_degree(degree):
 def check_basis(basis):
     """Raises `ValueError` unless `basis` is one of `BASES`."""
     if basis not in BASES:
-        raise ValueError(f"basis must be one of {', '.join(BASES)}. Received: basis={basis!r}")
+        raise InvalidArgumentError(f"basis must be one of {', '.join(BASES)}. Received: basis={basis!r}")
 
 
 def basis_scale(basis, degree):
@@ -112,7 +114,7 @@ class Polynomial(keras.layers.Layer):
         check_degree(degree)
         check_basis(basis)
         if orthonormalize is not None and not isinstance(orthonormalize, bool):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"orthonormalize must be True, False or None. Received: orthonormalize={orthonormalize!r}"
             )
         self.degree = int(degree)
@@ -122,7 +124,7 @@ class Polynomial(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) not in (1, 2) or (len(input_shape) == 2 and input_shape[-1] != 1):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "Polynomial expects inputs of shape (batch,) or (batch, 1). "
                 f"Received: input_shape={tuple(input_shape)}"
             )
@@ -279,13 +281,13 @@ def check_distinct(x, degree):
     """Raises `ValueError` unless `x` is finite with at least `degree + 1` distinct values."""
     if not np.all(np.isfinite(x)):
         bad = x[~np.isfinite(x)][0]
-        raise ValueError(f"x must be finite. Received: a value of {bad} in x")
+        raise InvalidArgumentError(f"x must be finite. Received: a value of {bad} in x")
     distinct = len(np.unique(x))
     if distinct < 2:
         shown = f"x={float(x[0])} everywhere" if len(x) else "no points"
-        raise ValueError(f"x must not be constant (needs at least 2 distinct values). Received: {shown}")
+        raise InvalidArgumentError(f"x must not be constant (needs at least 2 distinct values). Received: {shown}")
     if distinct < degree + 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"a degree-{degree} polynomial needs at least {degree + 1} distinct x values. "
             f"Received: {distinct}"
         )

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from polykeras.data import check_xy
+from polykeras.errors import InvalidArgumentError, LossBecameNaN, TrainingCollapsed
 from polykeras.layers import Polynomial, check_basis, check_degree, check_distinct, pad_coefficients
 
 # With the basis orthonormal on the data the loss's Hessian is 2 * I, so SGD at
@@ -132,7 +133,7 @@ def check_learning_rate(learning_rate):
     if isinstance(learning_rate, bool) or not (
         isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0
     ):
-        raise ValueError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
+        raise InvalidArgumentError(f"learning_rate must be a number > 0. Received: learning_rate={learning_rate!r}")
 
 
 def make_optimizer(name, learning_rate):
@@ -145,7 +146,7 @@ def make_optimizer(name, learning_rate):
     try:
         optimizer = keras.optimizers.get(name)
     except ValueError:
-        raise ValueError(f"unknown Keras optimizer. Received: optimizer={name!r}") from None
+        raise InvalidArgumentError(f"unknown Keras optimizer. Received: optimizer={name!r}") from None
     return type(optimizer)(learning_rate=learning_rate)
 
 
@@ -198,7 +199,7 @@ class PolynomialFit:
 def check_positive_int(value, name):
     """Raises `ValueError` unless `value` is an integer > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be an integer > 0. Received: {name}={value!r}")
+        raise InvalidArgumentError(f"{name} must be an integer > 0. Received: {name}={value!r}")
 
 
 def _dataset(x, y, batch_size, seed):
@@ -326,6 +327,8 @@ MNIST_HIDDEN = (512, 512)
 MNIST_EPOCHS = 60
 MNIST_BATCH_SIZE = 64
 MNIST_LABEL_SMOOTHING = 0.1
+# Training images on which the hidden units are compared after training.
+SYMMETRY_SAMPLES = 1000
 
 
 def mnist_mlp(
@@ -360,13 +363,13 @@ def mnist_mlp(
     (None, 10)
     """
     if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden):
-        raise ValueError(f"hidden must be positive integers such as 512,512. Received: hidden={hidden!r}")
+        raise InvalidArgumentError(f"hidden must be positive integers such as 512,512. Received: hidden={hidden!r}")
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ValueError(f"dropout must be a number in [0, 1). Received: dropout={dropout!r}")
+        raise InvalidArgumentError(f"dropout must be a number in [0, 1). Received: dropout={dropout!r}")
     try:
         keras.initializers.get(kernel_initializer)
     except ValueError:
-        raise ValueError(f"unknown Keras initializer. Received: init={kernel_initializer!r}") from None
+        raise InvalidArgumentError(f"unknown Keras initializer. Received: init={kernel_initializer!r}") from None
     layers = keras.layers
     inputs = keras.Input(shape=(28, 28), dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
@@ -384,30 +387,29 @@ def mnist_mlp(
     return keras.Model(inputs, outputs, name=name)
 
 
-class LossBecameNaN(RuntimeError):
-    """Training diverged; `model` holds the weights of the last good epoch."""
-
-    def __init__(self, epoch, model):
-        super().__init__(f"loss became NaN at epoch {epoch}; try a smaller --learning-rate")
-        self.epoch = epoch
-        self.model = model
-
-
 class _NanGuard(keras.callbacks.Callback):
-    """At each epoch's end, keeps the weights if the loss is finite, else restores them and stops."""
+    """At each epoch's end, keeps the weights if the loss is finite, else restores them and stops.
+
+    The first good weights are those training starts from (taken at the first
+    epoch's start, after `BackupAndRestore` has restored a resumed run), so a
+    run that diverges in its first epoch ends with finite weights too.
+    """
 
     def __init__(self):
         super().__init__()
         self.nan_epoch = None
         self._good = None
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._good is None:
+            self._good = self.model.get_weights()
+
     def on_epoch_end(self, epoch, logs=None):
         if math.isfinite((logs or {}).get("loss", 0.0)):
             self._good = self.model.get_weights()
             return
         self.nan_epoch = epoch + 1
-        if self._good is not None:
-            self.model.set_weights(self._good)
+        self.model.set_weights(self._good)
         self.model.stop_training = True
 
 
@@ -430,6 +432,7 @@ class MnistTraining:
     samples_per_second: float
     epochs: int
     history: dict
+    hidden_units: list  # `symmetry_report` on the first training images
 
 
 def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING):
@@ -480,6 +483,9 @@ def train_mnist(
     Raises:
         LossBecameNaN: when an epoch ends with a NaN loss; its `model` holds
             the last good weights.
+        TrainingCollapsed: when training ends with no gradient reaching any
+            hidden kernel although `init` was not `"zeros"` (every ReLU
+            dead, as after a far too large learning rate).
 
     Example:
 
@@ -506,6 +512,10 @@ def train_mnist(
     train_seconds = time.perf_counter() - start
     if guard.nan_epoch is not None:
         raise LossBecameNaN(guard.nan_epoch, model)
+    hidden_units = symmetry_report(model, x_train[:SYMMETRY_SAMPLES], y_train[:SYMMETRY_SAMPLES])
+    zeros = isinstance(keras.initializers.get(init), keras.initializers.Zeros)
+    if not zeros and all(r["kernel_gradient_norm"] == 0 for r in hidden_units):
+        raise TrainingCollapsed(model)
     done = len(history.history.get("loss", []))
     return MnistTraining(
         model=model,
@@ -514,6 +524,7 @@ def train_mnist(
         samples_per_second=done * len(x_train) / train_seconds,
         epochs=epochs,
         history=history.history,
+        hidden_units=hidden_units,
     )
 
 

@@ -26,6 +26,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
+from polykeras.errors import InvalidArgumentError
 from polykeras.models import (
     MNIST_BATCH_SIZE,
     PolynomialRegression,
@@ -203,7 +204,7 @@ def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/t
             the one saved in an existing project (unless `overwrite`).
     """
     if name not in TUNERS:
-        raise ValueError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={name!r}")
+        raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={name!r}")
     check_search_space(hypermodel, os.path.join(directory, project_name), overwrite)
     common = dict(objective=OBJECTIVES[hypermodel.task], directory=directory, project_name=project_name,
                   overwrite=overwrite, seed=seed)
@@ -228,7 +229,7 @@ def check_search_space(hypermodel, project_dir, overwrite):
         saved = json.load(f)
     if saved != hypermodel.space():
         changed = sorted(k for k in {*saved, *hypermodel.space()} if saved.get(k) != hypermodel.space().get(k))
-        raise ValueError(
+        raise InvalidArgumentError(
             f"the project {project_dir} was searched over another space (changed: {', '.join(changed)}); "
             "pass --overwrite to start it again, or choose another --project-name"
         )

@@ -1,0 +1,64 @@
+"""The two ways a polykeras call can fail on purpose.
+
+- `InvalidArgumentError` (a `ValueError`): the input is wrong, and nothing has
+  been trained or written yet. The command line prints its message as
+  `error: ...` and exits with code 2.
+- `RunError` (a `RuntimeError`) and its subclasses: the input was fine but the
+  run failed (training diverged or collapsed, the same run is already going,
+  a search process died). The command line prints `error: ...` and exits 1.
+
+Any other exception is a bug, in polykeras or below it, and keeps its
+traceback.
+
+Example:
+
+>>> from polykeras.errors import InvalidArgumentError
+>>> issubclass(InvalidArgumentError, ValueError)
+True
+"""
+
+
+class InvalidArgumentError(ValueError):
+    """A bad argument, found before anything was trained or written."""
+
+
+class RunError(RuntimeError):
+    """A run that started with good input and failed."""
+
+
+class LossBecameNaN(RunError):
+    """Training diverged; `model` holds the weights of the last good epoch.
+
+    Args:
+        epoch: The 1-based epoch whose loss was not finite.
+        model: The model, restored to the last finite epoch.
+    """
+
+    def __init__(self, epoch, model):
+        super().__init__(f"loss became NaN at epoch {epoch}; try a smaller --learning-rate")
+        self.epoch = epoch
+        self.model = model
+
+
+class TrainingCollapsed(RunError):
+    """Training ended with every hidden unit dead: no gradient reaches any hidden kernel.
+
+    Args:
+        model: The trained (collapsed) model.
+    """
+
+    def __init__(self, model):
+        super().__init__("training collapsed: every hidden unit is dead (zero gradient); try a smaller --learning-rate")
+        self.model = model
+
+
+class RunInProgress(RunError):
+    """Another process holds the lock of the same run.
+
+    Args:
+        pid: The process that holds it, if it could be read.
+    """
+
+    def __init__(self, pid):
+        super().__init__(f"the same run is in progress (pid {pid if pid is not None else 'unknown'})")
+        self.pid = pid
