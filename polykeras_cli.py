@@ -6,7 +6,9 @@ while `polykeras --help` must answer at once. Commands import what they need
 when they run.
 
 Every bad input ends with one line, `error: <what is wrong, with the value>`,
-and exit code 2, before anything is trained or written.
+and exit code 2, before anything is trained or written. A run that fails
+(diverges, collapses, loses a search process) ends with one `error:` line and
+exit code 1; anything else is a bug and shows its traceback.
 
 Example:
 
@@ -19,6 +21,9 @@ import os
 import sys
 import time
 
+# Exit codes: 0 done; 1 the run failed (diverged, collapsed, a search process died) or a bug,
+# with its traceback; 2 bad input, found before anything was trained or written.
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 # Kept here, not imported from polykeras.models, so --help needs no TensorFlow.
 MNIST_DEFAULTS = {"epochs": 60, "batch_size": 64}
@@ -94,28 +99,13 @@ def _write_json(path, payload):
 
 
 def _run_dir(log_dir, task, name, no_log):
-    """Creates a fresh, time-stamped run folder under `log_dir` (default `logs/<task>`); None with --no-log.
+    """A fresh run folder under `log_dir` (default `logs/<task>`); None with --no-log.
 
     Called after every other check, so a bad input leaves no folder behind.
     """
-    if no_log:
-        return None
-    root = log_dir or os.path.join("logs", task)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run = os.path.join(root, f"{stamp}-{name}")
-    suffix = 1
-    while os.path.exists(run):
-        suffix += 1
-        run = os.path.join(root, f"{stamp}-{name}-{suffix}")
-    try:
-        os.makedirs(run)
-    except FileExistsError:
-        raise UsageError(f"--log-dir is blocked by a file. Received: {root}") from None
-    except NotADirectoryError:
-        raise UsageError(f"--log-dir is blocked by a file. Received: {root}") from None
-    except OSError as e:
-        raise UsageError(f"--log-dir cannot be written ({e.strerror}). Received: {root}") from None
-    return run
+    from polykeras.runs import new_run_dir
+
+    return None if no_log else new_run_dir(log_dir or os.path.join("logs", task), name)
 
 
 def _format_table(headers, rows):
@@ -196,7 +186,7 @@ def _poly_data(args):
     true = data.parse_floats(args.true_coefficients, "--true-coefficients")
     x_range = data.parse_floats(args.x_range, "--x-range")
     if len(x_range) != 2:
-        raise ValueError(f"--x-range must be two numbers LOW,HIGH. Received: --x-range={args.x_range}")
+        raise UsageError(f"--x-range must be two numbers LOW,HIGH. Received: --x-range={args.x_range}")
     return data.synthetic_polynomial(true, args.samples, args.noise, tuple(x_range), args.seed), true
 
 
@@ -291,7 +281,7 @@ def _demo_symmetry():
     rows = []
     for init in ("zeros", "glorot_uniform"):
         result = models.train_mnist(digits, epochs=3, hidden=(64, 64), augment=False, init=init)
-        report = models.symmetry_report(result.model, *digits[1])
+        report = result.hidden_units
         rows.append([init, " / ".join(f"{r['distinct_units']} of {r['units']}" for r in report),
                      " / ".join(f"{r['kernel_gradient_norm']:.3g}" for r in report),
                      f"{100 * result.test_accuracy:.1f} %"])
@@ -315,15 +305,6 @@ def _parse_hidden(text):
     return hidden
 
 
-def _backup_dir(root, args, hidden):
-    """Where BackupAndRestore keeps a run's last epoch: the same arguments give the same folder."""
-    import hashlib
-
-    key = json.dumps([args.data, args.epochs, args.batch_size, args.learning_rate, hidden, args.dropout,
-                      args.no_augment, args.init, args.seed])
-    return os.path.join(root, "backup-" + hashlib.sha256(key.encode()).hexdigest()[:12])
-
-
 def _symmetry_table(report):
     return _format_table(
         ["hidden layer", "units", "distinct units", "kernel gradient norm"],
@@ -334,6 +315,8 @@ def _symmetry_table(report):
 def cmd_train_mnist(args):
     from polykeras import data, models
     from polykeras.callbacks import mnist_logger
+    from polykeras.errors import LossBecameNaN, TrainingCollapsed
+    from polykeras.runs import TrainingRun
 
     hidden = _parse_hidden(args.hidden)
     models.mnist_mlp(hidden, args.dropout, args.init, augment=False)  # validates the architecture
@@ -344,20 +327,12 @@ def cmd_train_mnist(args):
     _check_output_file(args.json)
     (x_train, y_train), (x_test, y_test), source = data.load_mnist(args.data)
 
-    root = args.log_dir or os.path.join("logs", "train-mnist")
-    backup = _backup_dir(root, args, hidden)
-    marker = os.path.join(backup, "run_dir.txt")
-    if os.path.exists(marker):  # resuming: the same run folder, unless logging is off now
-        with open(marker, encoding="utf-8") as f:
-            run_dir = None if args.no_log else (f.read().strip() or None)
-    else:
-        run_dir = _run_dir(args.log_dir, "train-mnist", f"mlp-{'x'.join(map(str, hidden))}-{args.init}", args.no_log)
-        try:
-            os.makedirs(backup, exist_ok=True)
-            with open(marker, "w", encoding="utf-8") as f:
-                f.write(run_dir or "")
-        except OSError as e:
-            raise UsageError(f"cannot keep a training backup in {backup} ({e.strerror})") from None
+    # The same arguments are the same run: a killed one is resumed, a live one refused.
+    settings = [args.data, args.epochs, args.batch_size, args.learning_rate, hidden, args.dropout,
+                args.no_augment, args.init, args.seed]
+    run = TrainingRun.open(args.log_dir or os.path.join("logs", "train-mnist"),
+                           f"mlp-{'x'.join(map(str, hidden))}-{args.init}", settings, log=not args.no_log)
+    run_dir = run.log_dir
     callbacks = []
     if run_dir:
         callbacks.append(mnist_logger(run_dir, x_train, y_train))
@@ -367,19 +342,18 @@ def cmd_train_mnist(args):
         result = models.train_mnist(
             ((x_train, y_train), (x_test, y_test)), epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, hidden=hidden, dropout=args.dropout, augment=not args.no_augment,
-            init=args.init, callbacks=callbacks, backup_dir=backup, verbose=_progress(), seed=args.seed,
+            init=args.init, callbacks=callbacks, backup_dir=run.backup_dir, verbose=_progress(), seed=args.seed,
         )
-    except models.LossBecameNaN as e:
-        for callback in callbacks:
-            callback.wait()
+    except (LossBecameNaN, TrainingCollapsed) as e:
         if args.save:
             e.model.save(args.save)
-            print(f"model (last good epoch): {args.save}")
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    for callback in callbacks:
-        callback.wait()  # the logs are on disk before their path is printed
-    report = models.symmetry_report(result.model, x_test[:1000], y_test[:1000])
+            print(f"model ({'last good epoch' if isinstance(e, LossBecameNaN) else 'collapsed'}): {args.save}")
+        raise
+    finally:
+        run.close()
+        for callback in callbacks:
+            callback.wait()  # the logs are on disk before their path is printed
+    report = result.hidden_units
     print()
     print(_format_table(
         ["data", "epochs", "train seconds", "samples/s", "test accuracy"],
@@ -667,6 +641,8 @@ def _launch_distributed(args, directory, project):
     import socket
     import subprocess
 
+    from polykeras.errors import RunError
+
     port = args.port or _free_port()
     _check_port_free(port)
     if args.overwrite:
@@ -695,12 +671,12 @@ def _launch_distributed(args, directory, project):
         deadline = time.monotonic() + 120
         while True:
             if processes["chief"].poll() is not None:
-                raise UsageError(f"the chief exited with code {processes['chief'].returncode}; see {logs}/chief.log")
+                raise RunError(f"the chief exited with code {processes['chief'].returncode}; see {logs}/chief.log")
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if time.monotonic() > deadline:
-                raise UsageError(f"the chief did not listen on 127.0.0.1:{port} within 120 s")
+                raise RunError(f"the chief did not listen on 127.0.0.1:{port} within 120 s")
             time.sleep(0.2)
         workers = [f"tuner{i}" for i in range(args.workers)]
         restarts = dict.fromkeys(workers, 0)
@@ -710,7 +686,7 @@ def _launch_distributed(args, directory, project):
         while len(finished) < len(workers):
             time.sleep(0.2)
             if processes["chief"].poll() is not None and processes["chief"].returncode != 0:
-                raise UsageError(f"the chief exited with code {processes['chief'].returncode}; see {logs}/chief.log")
+                raise RunError(f"the chief exited with code {processes['chief'].returncode}; see {logs}/chief.log")
             for tuner_id in workers:
                 code = processes[tuner_id].poll()
                 if code is None or tuner_id in finished:
@@ -723,7 +699,7 @@ def _launch_distributed(args, directory, project):
                           f"(restart {restarts[tuner_id]} of {MAX_WORKER_RESTARTS}), its trial continues", flush=True)
                     start(tuner_id)
                 else:
-                    raise UsageError(f"{tuner_id} failed {MAX_WORKER_RESTARTS + 1} times (last exit code {code}); "
+                    raise RunError(f"{tuner_id} failed {MAX_WORKER_RESTARTS + 1} times (last exit code {code}); "
                                      f"search stopped, see {logs}/{tuner_id}.log")
         # Every trial is reported and saved by now; the chief only polls (every 20 s) before it exits.
         try:
@@ -914,9 +890,17 @@ def main(argv=None):
             return EXIT_USAGE
         _quiet_tensorflow()
         return args.func(args)
-    except (UsageError, ValueError, TypeError) as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as e:
+        # The library's own failures (polykeras.errors, imported by then); anything else is a bug
+        # and keeps its traceback.
+        errors = sys.modules.get("polykeras.errors")
+        if errors is None or not isinstance(e, (errors.InvalidArgumentError, errors.RunError)):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, errors.InvalidArgumentError) else EXIT_FAILURE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

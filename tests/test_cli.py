@@ -120,6 +120,17 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     assert done.stderr == "error: degree must be an integer from 0 to 20. Received: degree=-2\n"
 
 
+def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
+    # A ValueError from below polykeras's own checks is a bug, not bad input.
+    done = run_python("import sys, polykeras_cli, polykeras.models\n"
+                      "def broken(*args, **kwargs):\n    raise ValueError('a bug below polykeras')\n"
+                      "polykeras.models.fit_polynomial = broken\n"
+                      "sys.exit(polykeras_cli.main(['fit-poly', '--no-log']))", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr and "error:" not in done.stderr
+    assert done.stderr.rstrip().endswith("ValueError: a bug below polykeras")
+
+
 def test_demo(cli, tmp_path):
     code, out, err = cli("demo")
     assert code == 0, err
@@ -141,6 +152,25 @@ import keras  # noqa: E402
 from polykeras.data import load_mnist  # noqa: E402
 
 QUICK = ["--data", "sample", "--hidden", "64", "--no-augment", "--seed", "1"]
+
+
+FAILED_RUNS = [
+    (["--learning-rate", "1e6"], "model (collapsed)",
+     "error: training collapsed: every hidden unit is dead (zero gradient); try a smaller --learning-rate\n"),
+    (["--learning-rate", "1e20"], "model (last good epoch)",
+     "error: loss became NaN at epoch 1; try a smaller --learning-rate\n"),
+]
+
+
+@pytest.mark.parametrize("args, saved, message", FAILED_RUNS, ids=["collapsed", "nan"])
+def test_a_failed_run_exits_1_and_saves_only_when_asked(cli, tmp_path, args, saved, message):
+    common = ["train-mnist", "--data", "sample", "--hidden", "16", "--no-augment", "--epochs", "2", "--no-log", *args]
+    code, out, err = cli(*common, "--json", "f.json")
+    assert (code, err) == (1, message)
+    assert not (tmp_path / "f.json").exists() and not list(tmp_path.glob("*.keras"))
+    code, out, err = cli(*common, "--save", "f.keras")
+    assert (code, err) == (1, message)
+    assert f"{saved}: f.keras" in out and (tmp_path / "f.keras").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -271,34 +301,52 @@ def _polykeras(*args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_sigkilled_training_resumes_from_the_last_finished_epoch(tmp_path):
-    args = ["train-mnist", *QUICK, "--epochs", "8", "--json", "r.json"]
+def _backed_up_epochs(tmp_path):
+    found = list((tmp_path / "logs" / "train-mnist").glob("backup-*/training_metadata.json"))
+    return json.loads(found[0].read_text() or "{}").get("epoch", 0) if found else 0
+
+
+def _wait_for_backup(process, tmp_path, epochs):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and _backed_up_epochs(tmp_path) < epochs:
+        time.sleep(0.05)
+    assert process.poll() is None and _backed_up_epochs(tmp_path) >= epochs, "no epoch was backed up in time"
+
+
+def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
+    epochs = 60  # long enough that the first run outlives its twin's start
+    args = ["train-mnist", *QUICK, "--epochs", str(epochs), "--json", "r.json"]
     first = _polykeras(*args, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        metadata = None
-        while time.monotonic() < deadline and first.poll() is None:
-            found = list((tmp_path / "logs" / "train-mnist").glob("backup-*/training_metadata.json"))
-            if found and json.loads(found[0].read_text() or "{}").get("epoch", 0) >= 2:
-                metadata = found[0]
-                break
-            time.sleep(0.05)
-        assert metadata is not None and first.poll() is None, "no epoch was backed up in time"
+        _wait_for_backup(first, tmp_path, 1)
+        # The same arguments in a second terminal: refused before it writes anything.
+        runs = tmp_path / "logs" / "train-mnist"
+        listing = (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs)))
+        twin = _polykeras(*args, cwd=tmp_path)
+        twin_out, _ = twin.communicate(timeout=120)
+        assert first.poll() is None, "the first run ended before its twin was checked"
+        assert twin.returncode == 1 and twin_out.endswith(f"error: the same run is in progress (pid {first.pid})\n"), twin_out
+        assert "Epoch 1/" not in twin_out
+        assert (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs))) == listing  # no new run folder, no JSON
+
+        _wait_for_backup(first, tmp_path, 2)
         first.send_signal(signal.SIGKILL)
     finally:
         first.kill()
         first.wait()
     assert first.returncode == -signal.SIGKILL
-    done_before = json.loads(metadata.read_text())["epoch"]
-    assert 2 <= done_before < 8
+    done_before = _backed_up_epochs(tmp_path)
+    assert 2 <= done_before < epochs
 
+    # The kernel dropped the killed run's lock: the same command resumes it.
     second = _polykeras(*args, cwd=tmp_path)
     out, _ = second.communicate(timeout=180)
     assert second.returncode == 0, out
     assert f"resuming from the backup: epochs 1-{done_before} already done" in out
-    assert f"Epoch {done_before}/8" not in out and f"Epoch {done_before + 1}/8" in out and "Epoch 8/8" in out
+    assert f"Epoch {done_before}/{epochs}" not in out and f"Epoch {done_before + 1}/{epochs}" in out
+    assert f"Epoch {epochs}/{epochs}" in out
     result = json.loads((tmp_path / "r.json").read_text())
-    assert result["epochs"] == 8 and result["test_accuracy"] > 0.85
+    assert result["epochs"] == epochs and result["test_accuracy"] > 0.85
     # One run folder for both processes, and the backup is gone once training finished.
     assert sorted(p.name for p in (tmp_path / "logs" / "train-mnist").iterdir()) == [os.path.basename(result["log_dir"])]
 

@@ -261,6 +261,29 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
 
 
+def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
+    launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "1",
+                     cwd=tmp_path)
+    lines = []
+    try:
+        pids = {}
+        while len(pids) < 2:
+            line = launcher.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            pids.update(_worker_pids(line))
+        os.kill(pids["chief"], signal.SIGKILL)
+        out, _ = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    out = "".join(lines) + out
+    assert launcher.returncode == 1, out
+    assert out.rstrip().splitlines()[-1].startswith("error: the chief exited with code -9; see ")
+    assert not any(alive(pid) for pid in pids.values()), "a process outlived the search"
+
+
 # ----------------------------------------------------------------------------
 # The learning-rate range test
 
