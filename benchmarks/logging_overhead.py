@@ -20,7 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from polykeras.callbacks import mnist_logger, polynomial_logger  # noqa: E402
 from polykeras.data import load_mnist, synthetic_polynomial  # noqa: E402
-from polykeras.models import fit_polynomial, train_mnist  # noqa: E402
+from polykeras.mnist import train_mnist  # noqa: E402
+from polykeras.polynomial import fit_polynomial  # noqa: E402
 
 
 def finish(callbacks, start):

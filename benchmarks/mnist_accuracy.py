@@ -20,7 +20,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from polykeras.data import load_mnist  # noqa: E402
-from polykeras.models import accuracy, train_mnist  # noqa: E402
+from polykeras.mnist import accuracy, train_mnist  # noqa: E402
 
 
 def plain(data, hidden, dropout, optimizer, epochs, seed):

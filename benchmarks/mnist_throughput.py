@@ -20,9 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from polykeras.callbacks import mnist_logger  # noqa: E402
 from polykeras.data import load_mnist  # noqa: E402
-from polykeras.models import MNIST_BATCH_SIZE, train_mnist  # noqa: E402
+from polykeras.mnist import MNIST_BATCH_SIZE, train_mnist  # noqa: E402
 
 BATCH_SIZE = MNIST_BATCH_SIZE
 
@@ -55,12 +54,9 @@ def plain_keras(x, y, epochs):
 
 
 def polykeras(data, epochs, workdir):
-    run = os.path.join(workdir, str(time.monotonic_ns()))
-    (x_train, y_train), _ = data
-    logger = mnist_logger(os.path.join(run, "logs"), x_train, y_train)
-    result = train_mnist(data, epochs=epochs, batch_size=BATCH_SIZE, seed=0, callbacks=[logger],
-                         backup_dir=os.path.join(run, "backup"))
-    logger.wait()
+    # What train-mnist runs: its logger and BackupAndRestore in a fresh folder of runs.
+    result = train_mnist(data, epochs=epochs, batch_size=BATCH_SIZE, seed=0,
+                         runs_dir=os.path.join(workdir, str(time.monotonic_ns())))
     return result.samples_per_second
 
 

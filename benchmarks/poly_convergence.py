@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from polykeras.callbacks import polynomial_logger  # noqa: E402
 from polykeras.data import synthetic_polynomial  # noqa: E402
-from polykeras.models import fit_polynomial, least_squares, relative_gap  # noqa: E402
+from polykeras.polynomial import fit_polynomial, least_squares, relative_gap  # noqa: E402
 from polykeras.seed import run_seed_program  # noqa: E402
 
 TARGET_GAP = 1e-3

@@ -40,7 +40,7 @@ def search(name, data, max_epochs, directory, grid=False):
 
 
 def range_test(data, max_epochs):
-    _, _, suggestion = tuning.lr_find("mnist", data)
+    suggestion = tuning.lr_find("mnist", data).suggestion
     hypermodel = tuning.MnistHyperModel(data, max_epochs)
     hp = keras_tuner.HyperParameters()
     hp.Fixed("learning_rate", suggestion)

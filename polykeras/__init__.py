@@ -1,30 +1,48 @@
 """polykeras: watch a network's weights get trained, with Keras 3.
 
-Importing polykeras registers its layers with Keras, so models that hold them
-load back with `keras.saving.load_model(path, safe_mode=True)`.
+Importing polykeras registers its layers and models with Keras, so models
+that hold them load back with `keras.saving.load_model(path, safe_mode=True)`.
 
 Example:
 
 >>> import polykeras
 >>> layer = polykeras.Polynomial(degree=2)
+>>> x, y = polykeras.synthetic_polynomial([1, 2, 3], samples=50, noise=0.0)
+>>> polykeras.fit_polynomial(x, y, degree=2).coefficients.round(6).tolist()
+[1.0, 2.0, 3.0]
 """
 
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from polykeras.data import load_csv, synthetic_polynomial  # noqa: E402
+from polykeras.callbacks import TensorBoard  # noqa: E402
+from polykeras.data import load_csv, load_mnist, synthetic_polynomial  # noqa: E402
+from polykeras.errors import InvalidArgumentError, RunError  # noqa: E402
 from polykeras.layers import Polynomial  # noqa: E402
-from polykeras.models import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares  # noqa: E402
+from polykeras.mnist import MnistTraining, mnist_mlp, train_mnist  # noqa: E402
+from polykeras.polynomial import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares  # noqa: E402
+from polykeras.tuning import LrFindResult, SearchResult, lr_find, search  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "InvalidArgumentError",
+    "LrFindResult",
+    "MnistTraining",
     "Polynomial",
     "PolynomialFit",
+    "PolynomialRegression",
+    "RunError",
+    "SearchResult",
+    "TensorBoard",
     "fit_polynomial",
     "least_squares",
     "load_csv",
-    "PolynomialRegression",
+    "load_mnist",
+    "lr_find",
+    "mnist_mlp",
+    "search",
     "synthetic_polynomial",
+    "train_mnist",
 ]

@@ -454,7 +454,7 @@ def polynomial_logger(log_dir, x, y, degree, epochs, batch_size=None):
     Its epochs take milliseconds, where reading a variable alone costs a
     tenth of one, so the heavier summaries are kept to three steps.
     """
-    from polykeras.models import epoch_grouping, least_squares_coefficients
+    from polykeras.polynomial import epoch_grouping, least_squares_coefficients
 
     full_batch = batch_size is None or batch_size >= len(x)  # fit_polynomial groups only full batches
     keras_epochs = epochs // epoch_grouping(epochs) if full_batch else epochs
@@ -473,13 +473,29 @@ def mnist_logger(log_dir, x_train, y_train, gradient_samples=256):
                        data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
 
 
+def write_lr_find_events(log_dir, result, picture=None):
+    """Writes a learning-rate range test to TensorBoard: rate, loss and smoothed loss per step, and its picture.
+
+    Args:
+        log_dir: The run folder; events go to `log_dir/train`.
+        result: An `LrFindResult` from `polykeras.tuning.lr_find`.
+        picture: The plot as a uint8 RGB array (`polykeras.plots.plot_lr_find`), if any.
+    """
+    with EventWriter(os.path.join(log_dir, "train")) as writer:
+        for step, (rate, loss, smoothed) in enumerate(zip(result.rates, result.losses, result.smoothed)):
+            writer.write([scalar_value("lr_find/learning_rate", rate), scalar_value("lr_find/loss", loss),
+                          scalar_value("lr_find/smoothed_loss", smoothed)], step)
+        if picture is not None:
+            writer.write([image_summary("lr_find/loss_vs_rate", picture)], len(result.rates))
+
+
 def _read(variable):
     """A NumPy copy of a Keras variable's current value."""
     return np.array(variable.value)
 
 
 def _polynomial_summary(prefix, coefficients, reference, data):
-    from polykeras.models import relative_gap
+    from polykeras.polynomial import relative_gap
 
     values = [scalar_value(f"{prefix}/c{k}", c) for k, c in enumerate(coefficients)]
     if reference is not None:

@@ -235,3 +235,24 @@ def load_mnist(source="auto"):
     if source.endswith(".npz") or os.path.sep in source:
         return (*load_mnist_npz(source), source)
     raise InvalidArgumentError(f"--data must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. Received: {source!r}")
+
+
+def read_digit(path):
+    """A PNG/JPEG of any size as a 28x28 uint8 digit, light on dark like MNIST.
+
+    Dark ink on light paper (a bright border) is inverted.
+
+    Raises:
+        InvalidArgumentError: for a missing or unreadable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L").resize((28, 28), Image.Resampling.LANCZOS), dtype=np.uint8)
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"image not found. Received: {path}") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as e:
+        raise InvalidArgumentError(f"not a readable image. Received: {path} ({type(e).__name__})") from None
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 255 - gray if border.mean() > 127 else gray  # dark ink on light paper

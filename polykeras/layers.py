@@ -97,7 +97,7 @@ class Polynomial(keras.layers.Layer):
 
     >>> layer = Polynomial(degree=2, basis="monomial")
     >>> layer.build((None,))
-    >>> layer.basis_coefficients.assign([1.0, 2.0, 3.0])
+    >>> _ = layer.basis_coefficients.assign([1.0, 2.0, 3.0])
     >>> float(layer(np.array([2.0]))[0])
     17.0
     """

@@ -1,4 +1,11 @@
-"""Pictures for people who would rather look than read (matplotlib, no display needed)."""
+"""Pictures for people who would rather look than read (matplotlib, no display needed).
+
+Example:
+
+>>> from polykeras.tuning import lr_find
+>>> plot_lr_find(lr_find("poly", steps=20)).shape[2]
+3
+"""
 
 import matplotlib
 
@@ -46,3 +53,29 @@ def plot_polynomial_fit(path, history, x, y, result, true_coefficients=None):
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_lr_find(result, path=None):
+    """Draws the learning-rate range test: loss against rate (log scale), smoothed, and the suggestion.
+
+    Args:
+        result: An `LrFindResult` from `polykeras.tuning.lr_find`.
+        path: A PNG file to write, if any.
+
+    Returns:
+        The picture as a `(height, width, 3)` uint8 array (for TensorBoard).
+    """
+    figure, axes = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    axes.plot(result.rates, result.losses, color="0.7", linewidth=1, label="loss per step")
+    axes.plot(result.rates, result.smoothed, color="C0", linewidth=2, label="smoothed")
+    axes.axvline(result.suggestion, color="C3", linestyle="--", label=f"suggestion {result.suggestion:.2g}")
+    axes.set(xscale="log", yscale="log" if result.task == "poly" else "linear", xlabel="learning rate",
+             ylabel="loss", title=f"learning-rate range test ({result.task})")
+    axes.set_ylim(top=float(np.nanmax(result.smoothed[: max(1, len(result.smoothed) - 1)])) * 1.5)
+    axes.legend()
+    if path:
+        figure.savefig(path, dpi=110)
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(figure)
+    return pixels

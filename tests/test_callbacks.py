@@ -12,7 +12,8 @@ from tensorboard.util import tensor_util
 
 from polykeras.callbacks import TensorBoard, equation, histogram_summary, kernel_grid
 from polykeras.data import load_mnist, synthetic_polynomial
-from polykeras.models import fit_polynomial, least_squares_coefficients, train_mnist
+from polykeras.mnist import train_mnist
+from polykeras.polynomial import fit_polynomial, least_squares_coefficients
 
 
 def read_run(folder):

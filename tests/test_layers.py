@@ -143,7 +143,7 @@ def test_config_round_trip():
 
 
 def test_save_and_load_in_a_fresh_process(tmp_path):
-    from polykeras.models import fit_polynomial
+    from polykeras.polynomial import fit_polynomial
 
     x = np.linspace(3.0, 9.0, 50)
     result = fit_polynomial(x, np.sin(x), degree=4, epochs=5)

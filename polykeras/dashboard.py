@@ -1,0 +1,45 @@
+"""The real TensorBoard, served from this process on 127.0.0.1.
+
+Example:
+
+>>> board, url = serve("logs", port=0)  # doctest: +SKIP
+"""
+
+import os
+
+from polykeras.errors import InvalidArgumentError
+
+
+def serve(logdir="logs", port=6006, reload_interval=5.0):
+    """Starts TensorBoard on 127.0.0.1 in a background thread of this process.
+
+    It loads the event files in this process too (`--load_fast false`), so
+    there is no separate data server to look after.
+
+    Args:
+        logdir: The folder of runs.
+        port: The port; 0 picks a free one.
+        reload_interval: Seconds between rescans of `logdir`.
+
+    Returns:
+        `(board, url)`: the `tensorboard.program.TensorBoard` and its address.
+
+    Raises:
+        InvalidArgumentError: for a missing folder, a bad or busy port.
+    """
+    if not os.path.isdir(logdir):
+        raise InvalidArgumentError(f"--logdir is not a folder. Received: {logdir}")
+    if not 0 <= port <= 65535:
+        raise InvalidArgumentError(f"--port must be from 0 to 65535. Received: {port}")
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    board.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
+                          "--reload_interval", str(reload_interval), "--load_fast", "false"])
+    try:
+        url = board.launch()
+    except program.TensorBoardPortInUseError:
+        raise InvalidArgumentError(f"--port is in use. Received: {port}") from None
+    except program.TensorBoardServerException as e:
+        raise InvalidArgumentError(f"TensorBoard cannot serve on 127.0.0.1:{port}: {e}") from None
+    return board, url

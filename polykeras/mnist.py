@@ -1,0 +1,302 @@
+"""The MNIST multilayer perceptron and its training recipe.
+
+`train_mnist` is the library form of `polykeras train-mnist`: the MLP
+(`mnist_mlp`) trained with `compile`/`fit`, guarded against a NaN loss and a
+collapse (every ReLU dead), and resumable with `BackupAndRestore`.
+`symmetry_report` measures why zero initialisation fails here.
+
+Example:
+
+>>> model = mnist_mlp(hidden=(128,))
+>>> [layer.name for layer in model.layers if layer.trainable_weights]
+['hidden_1', 'digits']
+"""
+
+import dataclasses
+import hashlib
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from polykeras.checks import check_learning_rate, check_positive_int, make_optimizer
+from polykeras.errors import InvalidArgumentError, LossBecameNaN, TrainingCollapsed
+from polykeras.runs import TrainingRun
+
+MNIST_HIDDEN = (512, 512)
+MNIST_EPOCHS = 60
+MNIST_BATCH_SIZE = 64
+MNIST_LABEL_SMOOTHING = 0.1
+# Training images on which the hidden units are compared after training.
+SYMMETRY_SAMPLES = 1000
+
+
+def mnist_mlp(
+    hidden=MNIST_HIDDEN,
+    dropout=0.2,
+    kernel_initializer="glorot_uniform",
+    augment=True,
+    name="mnist_mlp",
+):
+    """A multilayer perceptron for 28x28 digits that takes raw uint8 images.
+
+    Rescaling to [0, 1] happens inside the model, so a saved model accepts
+    raw images. The augmentation layers (small shifts, rotations and zooms)
+    are active only in training.
+
+    Args:
+        hidden: Units of each hidden `Dense` layer.
+        dropout: Dropout rate after each hidden layer (0 for none).
+        kernel_initializer: Any Keras initializer name for every `Dense`
+            kernel; `"zeros"` shows why networks need random initialisation.
+        augment: Whether to add the training-only augmentation layers.
+        name: The model's name.
+
+    Returns:
+        An uncompiled `keras.Model` mapping `(batch, 28, 28)` uint8 images
+        to 10 class probabilities.
+
+    Example:
+
+    >>> model = mnist_mlp(hidden=(32,), augment=False)
+    >>> model.output_shape
+    (None, 10)
+    """
+    if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden):
+        raise InvalidArgumentError(f"hidden must be positive integers such as 512,512. Received: hidden={hidden!r}")
+    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise InvalidArgumentError(f"dropout must be a number in [0, 1). Received: dropout={dropout!r}")
+    try:
+        keras.initializers.get(kernel_initializer)
+    except ValueError:
+        raise InvalidArgumentError(f"unknown Keras initializer. Received: init={kernel_initializer!r}") from None
+    layers = keras.layers
+    inputs = keras.Input(shape=(28, 28), dtype="uint8", name="image")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    if augment:
+        x = layers.Reshape((28, 28, 1), name="to_channels")(x)
+        x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant", name="shift")(x)
+        x = layers.RandomRotation(0.03, fill_mode="constant", name="rotate")(x)
+        x = layers.RandomZoom(0.08, fill_mode="constant", name="zoom")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden, start=1):
+        x = layers.Dense(units, activation="relu", kernel_initializer=kernel_initializer, name=f"hidden_{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    outputs = layers.Dense(10, activation="softmax", kernel_initializer=kernel_initializer, name="digits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+class _NanGuard(keras.callbacks.Callback):
+    """At each epoch's end, keeps the weights if the loss is finite, else restores them and stops.
+
+    The first good weights are those training starts from (taken at the first
+    epoch's start, after `BackupAndRestore` has restored a resumed run), so a
+    run that diverges in its first epoch ends with finite weights too.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.nan_epoch = None
+        self._good = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._good is None:
+            self._good = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if math.isfinite((logs or {}).get("loss", 0.0)):
+            self._good = self.model.get_weights()
+            return
+        self.nan_epoch = epoch + 1
+        self.model.set_weights(self._good)
+        self.model.stop_training = True
+
+
+class _ResumeNotice(keras.callbacks.Callback):
+    """Says so when `BackupAndRestore` made training start after epoch 1."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch > 0 and not getattr(self, "_said", False):
+            print(f"resuming from the backup: epochs 1-{epoch} already done")
+        self._said = True
+
+
+@dataclasses.dataclass
+class MnistTraining:
+    """What `train_mnist` produced."""
+
+    model: keras.Model
+    test_accuracy: float
+    train_seconds: float
+    samples_per_second: float
+    epochs: int
+    history: dict
+    hidden_units: list  # `symmetry_report` on the first training images
+    log_dir: str = None  # the TensorBoard run folder, when logged
+
+    def as_json(self):
+        return {"test_accuracy": self.test_accuracy, "train_seconds": self.train_seconds,
+                "samples_per_second": self.samples_per_second, "epochs": self.epochs,
+                "hidden_units": self.hidden_units, "log_dir": self.log_dir}
+
+
+def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING):
+    """The recipe's compile: a cosine-decaying learning rate, cross-entropy on one-hot labels, smoothed."""
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1))
+    model.compile(
+        optimizer=make_optimizer(optimizer, schedule),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def train_mnist(
+    data,
+    epochs=MNIST_EPOCHS,
+    batch_size=MNIST_BATCH_SIZE,
+    learning_rate=1e-3,
+    hidden=MNIST_HIDDEN,
+    dropout=0.2,
+    augment=True,
+    init="glorot_uniform",
+    callbacks=(),
+    runs_dir=None,
+    log=True,
+    verbose=0,
+    seed=0,
+):
+    """Trains `mnist_mlp` with `compile`/`fit` and measures it on the test part.
+
+    Args:
+        data: `((x_train, y_train), (x_test, y_test))` as from `load_mnist`.
+        epochs: Passes over the training images.
+        batch_size: Images per step.
+        learning_rate: Adam's initial rate, decayed to 0 along a cosine.
+        hidden: Units of each hidden layer.
+        dropout: Dropout after each hidden layer.
+        augment: Whether to train with random shifts, rotations and zooms.
+        init: Keras initializer name for the `Dense` kernels.
+        callbacks: More Keras callbacks.
+        runs_dir: If set (such as `"logs/train-mnist"`), the run is
+            resumable and logged: TensorBoard logs go to a new run folder
+            there (unless `log` is False), and `BackupAndRestore` keeps the
+            last finished epoch, so the same call after a crash (even a
+            SIGKILL) continues from it in the same run folder. A second live
+            process with the same settings raises `RunInProgress`.
+        log: Whether a run in `runs_dir` writes TensorBoard logs.
+        verbose: Keras's `fit` verbosity.
+        seed: Seed of Keras's initializers, dropout, augmentation and shuffling.
+
+    Returns:
+        A `MnistTraining`.
+
+    Raises:
+        InvalidArgumentError: for a bad argument, before anything is written.
+        LossBecameNaN: when an epoch ends with a NaN loss; its `model` holds
+            the last good weights.
+        TrainingCollapsed: when training ends with no gradient reaching any
+            hidden kernel although `init` was not `"zeros"` (every ReLU
+            dead, as after a far too large learning rate).
+        RunInProgress: when another process trains the same run in `runs_dir`.
+
+    Example:
+
+    >>> from polykeras.data import load_mnist
+    >>> *data, _ = load_mnist("sample")
+    >>> result = train_mnist(data, epochs=1, hidden=(32,), augment=False)
+    >>> 0.5 < result.test_accuracy <= 1.0
+    True
+    """
+    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
+        check_positive_int(value, name)
+    check_learning_rate(learning_rate)
+    (x_train, y_train), (x_test, y_test) = data
+    keras.utils.set_random_seed(seed)
+    model = mnist_mlp(hidden, dropout, kernel_initializer=init, augment=augment)  # validates the architecture
+    compile_mnist(model, learning_rate, epochs * math.ceil(len(x_train) / batch_size))
+    guard = _NanGuard()
+    extra = [guard, *callbacks]
+    run = None
+    if runs_dir is not None:
+        settings = [_fingerprint(data), epochs, batch_size, learning_rate, list(hidden), dropout, augment, init, seed]
+        run = TrainingRun.open(runs_dir, f"mlp-{'x'.join(map(str, hidden))}-{init}", settings, log=log)
+        if run.log_dir:
+            from polykeras.callbacks import mnist_logger
+
+            extra.append(mnist_logger(run.log_dir, x_train, y_train))
+        extra += [keras.callbacks.BackupAndRestore(run.backup_dir, double_checkpoint=True), _ResumeNotice()]
+    one_hot = keras.utils.to_categorical(y_train, 10)
+    start = time.perf_counter()
+    try:
+        history = model.fit(x_train, one_hot, batch_size=batch_size, epochs=epochs, callbacks=extra,
+                            verbose=verbose)
+    finally:
+        if run is not None:
+            run.close()
+        for callback in extra:
+            if hasattr(callback, "wait"):
+                callback.wait()  # TensorBoard's logs are on disk before the call returns
+    train_seconds = time.perf_counter() - start
+    if guard.nan_epoch is not None:
+        raise LossBecameNaN(guard.nan_epoch, model)
+    hidden_units = symmetry_report(model, x_train[:SYMMETRY_SAMPLES], y_train[:SYMMETRY_SAMPLES])
+    zeros = isinstance(keras.initializers.get(init), keras.initializers.Zeros)
+    if not zeros and all(r["kernel_gradient_norm"] == 0 for r in hidden_units):
+        raise TrainingCollapsed(model)
+    done = len(history.history.get("loss", []))
+    return MnistTraining(
+        model=model,
+        test_accuracy=accuracy(model, x_test, y_test),
+        train_seconds=train_seconds,
+        samples_per_second=done * len(x_train) / train_seconds,
+        epochs=epochs,
+        history=history.history,
+        hidden_units=hidden_units,
+        log_dir=run.log_dir if run else None,
+    )
+
+
+def _fingerprint(data):
+    """A short digest of the images and labels: the same data, the same run."""
+    digest = hashlib.sha256()
+    for array in (a for pair in data for a in pair):
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()[:12]
+
+
+def accuracy(model, images, labels, batch_size=1000):
+    """The share of `images` whose most probable class is `labels`."""
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+
+def symmetry_report(model, images, labels):
+    """How alike the hidden units are: the zero-initialisation lesson, measured.
+
+    For each hidden `Dense` layer: how many distinct units (kernel columns,
+    with their biases) it has, and the norm of the loss's gradient with
+    respect to its kernel on the given batch. With zero initialisation every
+    unit is identical and no gradient reaches the hidden kernels, so the
+    network cannot learn beyond the class frequencies.
+
+    Returns:
+        A list of dicts with `layer`, `units`, `distinct_units` and
+        `kernel_gradient_norm`.
+    """
+    hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
+    with tf.GradientTape() as tape:
+        probabilities = model(images, training=False)
+        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities))
+    gradients = tape.gradient(loss, [layer.kernel for layer in hidden])
+    report = []
+    for layer, gradient in zip(hidden, gradients):
+        kernel, bias = (np.asarray(w) for w in layer.get_weights())
+        units = np.vstack([kernel, bias[None, :]]).T
+        distinct = len(np.unique(np.round(units, 6), axis=0))
+        norm = 0.0 if gradient is None else float(tf.norm(gradient))
+        report.append({"layer": layer.name, "units": int(kernel.shape[1]), "distinct_units": distinct,
+                       "kernel_gradient_norm": norm})
+    return report

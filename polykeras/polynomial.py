@@ -1,0 +1,317 @@
+"""Polynomial regression trained from zeros with `compile`/`fit`, against float64 least squares.
+
+`fit_polynomial` is the library form of `polykeras fit-poly`: it builds a
+`PolynomialRegression` around the `Polynomial` layer, compiles it and trains
+it with `fit`, then compares what the optimizer learned with the float64
+least-squares optimum.
+
+Example:
+
+>>> from polykeras.data import synthetic_polynomial
+>>> x, y = synthetic_polynomial([1, 2, 3], samples=100, noise=0.1)
+>>> result = fit_polynomial(x, y, degree=2)
+>>> bool(result.relative_coefficient_gap < 1e-3)
+True
+"""
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from polykeras.checks import check_positive_int, make_optimizer
+from polykeras.data import check_xy
+from polykeras.layers import Polynomial, check_basis, check_degree, check_distinct, pad_coefficients
+from polykeras.runs import new_run_dir
+
+# With the basis orthonormal on the data the loss's Hessian is 2 * I, so SGD at
+# 0.4 shrinks the error fivefold every epoch (0.5 is the exact Newton step).
+ORTHONORMAL_LEARNING_RATE = 0.4
+# The seed program's rate, for the raw monomial basis.
+MONOMIAL_LEARNING_RATE = 0.01
+DEFAULT_EPOCHS = 20
+# Keras spends ~2 ms of Python per epoch; longer full-batch runs are grouped
+# so that `fit` sees at most this many Keras epochs, each running several
+# descent steps inside one graph call (`PolynomialRegression.steps_per_batch`).
+MAX_KERAS_EPOCHS = 50
+
+
+@keras.saving.register_keras_serializable(package="polykeras")
+class PolynomialRegression(keras.Model):
+    """A model `x -> polynomial(x)` around one `Polynomial` layer, trained with `fit`.
+
+    Its one extra over `keras.Model` serves full-batch gradient descent: when
+    every batch is the whole data set, `steps_per_batch` descent steps can run
+    on it inside one graph call, so a thousand-epoch run (the seed program's)
+    does not pay Keras's per-epoch Python overhead a thousand times.
+
+    Args:
+        degree: The polynomial's degree (0 to 20).
+        basis: `"legendre"`, `"chebyshev"` or `"monomial"`.
+        orthonormalize: See `Polynomial`.
+        steps_per_batch: Optimizer steps taken on each batch (default 1, the
+            usual `fit`). Only meaningful when a batch holds all the data.
+        dtype: The layer's dtype. float64 by default, so that the learned
+            coefficients can be compared with float64 least squares even when
+            x spans [0, 1000] and y reaches 1e7.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> model = PolynomialRegression(degree=2)
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> [w.name for w in model.trainable_weights]
+    ['coefficients']
+    """
+
+    # Its train_step puts the gradient norm in the logs (see polykeras.callbacks.TensorBoard).
+    reports_gradient_norms = True
+
+    def __init__(self, degree, basis="legendre", orthonormalize=None, steps_per_batch=1, dtype="float64", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        check_positive_int(steps_per_batch, "steps_per_batch")
+        self.steps_per_batch = int(steps_per_batch)
+        self.polynomial = Polynomial(degree, basis=basis, orthonormalize=orthonormalize, dtype=dtype, name="polynomial")
+        self.polynomial.build((None,))
+        self.built = True
+
+    def call(self, inputs):
+        return self.polynomial(inputs)
+
+    def adapt(self, x):
+        """Sets the layer's domain (and orthonormal basis) from `x`; see `Polynomial.adapt`."""
+        self.polynomial.adapt(x)
+
+    def train_step(self, data):
+        """`steps_per_batch` descent steps on the batch; logs the loss and the gradient norm."""
+        x, y = data[:2]
+        variable = self.polynomial.basis_coefficients
+
+        def descend():
+            with tf.GradientTape() as tape:
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply(gradients, self.trainable_variables)
+            for metric in self.metrics:  # compute_loss leaves the loss tracker to the caller
+                if metric.name == "loss":
+                    metric.update_state(loss)
+            return tf.norm(gradients[0])
+
+        if self.steps_per_batch == 1:
+            norm = descend()
+        else:
+            _, norm = tf.while_loop(
+                lambda step, _: step < self.steps_per_batch,
+                lambda step, _: (step + 1, descend()),
+                (tf.constant(0), tf.zeros((), variable.dtype)),
+            )
+        # The gradient norm rides along in the logs, where the TensorBoard callback finds it.
+        return {**self.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
+
+    def get_config(self):
+        layer = self.polynomial
+        return {
+            **super().get_config(),
+            "degree": layer.degree,
+            "basis": layer.basis,
+            "orthonormalize": layer.orthonormalize,
+            "steps_per_batch": self.steps_per_batch,
+        }
+
+
+def least_squares(x, y, degree):
+    """The float64 least-squares polynomial (numpy.polynomial), the reference optimum.
+
+    Returns:
+        `numpy.polynomial.Polynomial` fitted with a domain mapping.
+    """
+    return np.polynomial.Polynomial.fit(x, y, degree)
+
+
+def least_squares_coefficients(x, y, degree):
+    """The least-squares optimum's power-basis coefficients, lowest degree first, float64."""
+    return pad_coefficients(least_squares(x, y, degree).convert().coef, degree)
+
+
+def default_learning_rate(basis, orthonormalize=None):
+    """The default rate: 0.4 on an orthonormalised basis, the seed's 0.01 on raw monomials."""
+    orthonormal = basis != "monomial" if orthonormalize is None else orthonormalize
+    return ORTHONORMAL_LEARNING_RATE if orthonormal else MONOMIAL_LEARNING_RATE
+
+
+def epoch_grouping(epochs, max_keras_epochs=MAX_KERAS_EPOCHS):
+    """How many passes over the data each Keras epoch runs.
+
+    Returns the smallest divisor of `epochs` that keeps `fit` at no more
+    than `max_keras_epochs` Keras epochs (1 for short runs).
+    """
+    least = math.ceil(epochs / max_keras_epochs)
+    return next(k for k in range(least, epochs + 1) if epochs % k == 0)
+
+
+@dataclasses.dataclass
+class PolynomialFit:
+    """What `fit_polynomial` learned, beside the least-squares optimum."""
+
+    model: keras.Model
+    coefficients: np.ndarray
+    least_squares_coefficients: np.ndarray
+    relative_coefficient_gap: float
+    mse: float
+    least_squares_mse: float
+    relative_mse_gap: float
+    epochs: int
+    passes_per_keras_epoch: int
+    train_seconds: float
+    history: dict
+    log_dir: str = None  # the TensorBoard run folder, when logged
+
+    def as_json(self):
+        """The JSON-ready summary written by `fit-poly --json`."""
+        return {
+            "coefficients": self.coefficients.tolist(),
+            "least_squares_coefficients": self.least_squares_coefficients.tolist(),
+            "relative_coefficient_gap": self.relative_coefficient_gap,
+            "mse": self.mse,
+            "least_squares_mse": self.least_squares_mse,
+            "relative_mse_gap": self.relative_mse_gap,
+            "epochs": self.epochs,
+            "train_seconds": self.train_seconds,
+            "log_dir": self.log_dir,
+        }
+
+
+def _dataset(x, y, batch_size, seed):
+    """An endless tf.data stream of batches; one pass is `ceil(n / batch_size)` steps."""
+    if batch_size >= len(x):
+        return tf.data.Dataset.from_tensors((x, y)).repeat()
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    return ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat()
+
+
+def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size):
+    """Validates everything `fit_polynomial` takes, before any training or writing."""
+    check_degree(degree)
+    check_basis(basis)
+    x, y = check_xy(x, y)
+    check_distinct(x, degree)
+    check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    optimizer = make_optimizer(optimizer, learning_rate)
+    return x, y, optimizer
+
+
+def fit_polynomial(
+    x,
+    y,
+    degree=2,
+    basis="legendre",
+    orthonormalize=None,
+    optimizer="sgd",
+    learning_rate=None,
+    epochs=DEFAULT_EPOCHS,
+    batch_size=None,
+    callbacks=(),
+    runs_dir=None,
+    verbose=0,
+    seed=0,
+):
+    """Learns a polynomial from zero-initialised coefficients with `compile`/`fit`.
+
+    Args:
+        x: Inputs, shape `(n,)`.
+        y: Targets, shape `(n,)`.
+        degree: The polynomial's degree (0 to 20).
+        basis: `"legendre"` (default), `"chebyshev"` or `"monomial"`.
+        orthonormalize: See `Polynomial`.
+        optimizer: Name of a Keras optimizer.
+        learning_rate: Defaults to 0.4 on an orthonormalised basis and to
+            0.01 (the seed program's) on the raw monomial basis.
+        epochs: Passes over the data; with the default batch (all the data)
+            one pass is one optimizer step.
+        batch_size: Points per step; defaults to the whole data set.
+        callbacks: Keras callbacks for `fit`.
+        runs_dir: If set (such as `"logs/fit-poly"`), every coefficient's walk
+            from 0, the fitted curve and the weights are logged to a new run
+            folder there (`polykeras.callbacks.polynomial_logger`); the
+            result's `log_dir` names it.
+        verbose: Keras's `fit` verbosity.
+        seed: Seed for Keras and the shuffling of mini-batches.
+
+    Returns:
+        A `PolynomialFit`.
+
+    Example:
+
+    >>> x = np.linspace(-1, 1, 100)
+    >>> result = fit_polynomial(x, 1 + 2 * x + 3 * x**2)
+    >>> np.round(result.coefficients, 6).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    if learning_rate is None:
+        learning_rate = default_learning_rate(basis, orthonormalize)
+    x, y, optimizer = check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size)
+    log_dir = None
+    if runs_dir is not None:
+        from polykeras.callbacks import polynomial_logger
+
+        log_dir = new_run_dir(runs_dir, f"{basis}-d{degree}")
+        callbacks = [polynomial_logger(log_dir, x, y, degree, epochs, batch_size), *callbacks]
+    keras.utils.set_random_seed(seed)
+    batch_size = len(x) if batch_size is None else min(batch_size, len(x))
+    steps_per_pass = math.ceil(len(x) / batch_size)
+    passes = epoch_grouping(epochs) if steps_per_pass == 1 else 1
+
+    model = PolynomialRegression(degree, basis=basis, orthonormalize=orthonormalize, steps_per_batch=passes)
+    model.adapt(x)
+    layer = model.polynomial
+    model.compile(
+        optimizer=optimizer,
+        # Keras losses compute in floatx (float32) unless told otherwise.
+        loss=keras.losses.MeanSquaredError(dtype=layer.compute_dtype),
+        steps_per_execution=steps_per_pass,
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        _dataset(x, y, batch_size, seed),
+        epochs=epochs // passes,
+        steps_per_epoch=steps_per_pass,
+        callbacks=list(callbacks),
+        verbose=verbose,
+        shuffle=False,  # the dataset shuffles mini-batches itself
+    )
+    train_seconds = time.perf_counter() - start
+    for callback in callbacks:
+        if hasattr(callback, "wait"):
+            callback.wait()  # TensorBoard's logs are on disk before the call returns
+
+    reference = least_squares(x, y, degree)
+    lstsq = pad_coefficients(reference.convert().coef, degree)
+    learned = layer.coefficients()
+    mse = float(np.mean((layer.polynomial()(x) - y) ** 2))
+    lstsq_mse = float(np.mean((reference(x) - y) ** 2))
+    return PolynomialFit(
+        model=model,
+        coefficients=learned,
+        least_squares_coefficients=lstsq,
+        relative_coefficient_gap=relative_gap(learned, lstsq),
+        mse=mse,
+        least_squares_mse=lstsq_mse,
+        relative_mse_gap=(mse - lstsq_mse) / lstsq_mse if lstsq_mse > 0 else (0.0 if mse == 0 else math.inf),
+        epochs=epochs,
+        passes_per_keras_epoch=passes,
+        train_seconds=train_seconds,
+        history=history.history,
+        log_dir=log_dir,
+    )
+
+
+def relative_gap(learned, reference):
+    """`||learned - reference|| / ||reference||` (the norm of the difference if the reference is 0)."""
+    diff = float(np.linalg.norm(np.asarray(learned) - np.asarray(reference)))
+    norm = float(np.linalg.norm(reference))
+    return diff / norm if norm > 0 else diff
