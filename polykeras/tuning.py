@@ -14,9 +14,11 @@ Example:
 >>> hypermodel.build(keras_tuner.HyperParameters())  # smoke-test the space  # doctest: +SKIP
 """
 
+import dataclasses
 import json
 import math
 import os
+import time
 
 import keras
 import keras_tuner
@@ -26,14 +28,12 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
+from polykeras import data as datasets
+from polykeras.checks import make_optimizer
 from polykeras.errors import InvalidArgumentError
-from polykeras.models import (
-    MNIST_BATCH_SIZE,
-    PolynomialRegression,
-    compile_mnist,
-    make_optimizer,
-    mnist_mlp,
-)
+from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp
+from polykeras.polynomial import PolynomialRegression
+
 
 def _atomic_save_json(path, obj, _original=getattr(keras_tuner.src.utils, "save_json", None)):
     """KerasTuner's save_json, written to a temporary file and renamed into place.
@@ -56,7 +56,10 @@ def _atomic_save_json(path, obj, _original=getattr(keras_tuner.src.utils, "save_
 if getattr(keras_tuner.src.utils, "save_json", None) is not None:
     keras_tuner.src.utils.save_json = _atomic_save_json
 
+TASKS = ("poly", "mnist")
 TUNERS = ("hyperband", "random", "bayesian", "grid")
+# Epochs per trial at most, unless `max_epochs` says otherwise.
+MAX_EPOCHS = {"poly": 20, "mnist": 9}
 # Learning-rate ranges, log-uniform. The polynomial's orthonormal basis makes
 # SGD stable below 1 (the error shrinks by |1 - 2 lr| per epoch).
 LEARNING_RATE_RANGES = {"poly": (1e-3, 1.0), "mnist": (1e-4, 1e-1)}
@@ -209,15 +212,58 @@ def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/t
     common = dict(objective=OBJECTIVES[hypermodel.task], directory=directory, project_name=project_name,
                   overwrite=overwrite, seed=seed)
     if name == "hyperband":
-        tuner = keras_tuner.Hyperband(hypermodel, max_epochs=max_epochs, factor=HYPERBAND_FACTOR, **common)
+        tuner = _Hyperband(hypermodel, max_epochs=max_epochs, factor=HYPERBAND_FACTOR, **common)
     elif name == "random":
-        tuner = keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
+        tuner = _RandomSearch(hypermodel, max_trials=max_trials, **common)
     elif name == "bayesian":
-        tuner = keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+        tuner = _BayesianOptimization(hypermodel, max_trials=max_trials, **common)
     else:
-        tuner = keras_tuner.GridSearch(hypermodel, max_trials=max_trials, **common)
+        tuner = _GridSearch(hypermodel, max_trials=max_trials, **common)
     save_search_space(hypermodel, os.path.join(directory, project_name))
     return tuner
+
+
+class _ReportsTrials:
+    """Calls `self.trial_callback(trial, seconds)` as each trial ends (KerasTuner's `on_trial_end` hook)."""
+
+    trial_callback = None
+
+    def on_trial_begin(self, trial):
+        self._trial_start = time.perf_counter()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.trial_callback is not None:
+            self.trial_callback(self.oracle.get_trial(trial.trial_id), time.perf_counter() - self._trial_start)
+
+
+class _Hyperband(_ReportsTrials, keras_tuner.Hyperband):
+    pass
+
+
+class _RandomSearch(_ReportsTrials, keras_tuner.RandomSearch):
+    pass
+
+
+class _BayesianOptimization(_ReportsTrials, keras_tuner.BayesianOptimization):
+    pass
+
+
+class _GridSearch(_ReportsTrials, keras_tuner.GridSearch):
+    pass
+
+
+def planned_trials(tuner):
+    """How many trials the search will run in all (Hyperband's brackets counted round by round)."""
+    oracle = tuner.oracle
+    if isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
+        return sum(oracle._get_size(bracket, round_) for bracket in range(oracle._get_num_brackets())
+                   for round_ in range(oracle._get_num_rounds(bracket)))
+    if isinstance(oracle, keras_tuner.oracles.GridSearchOracle):
+        space = len(grid_points(*tuner.hypermodel.lr_range)) * max(1, len(tuner.hypermodel.optimizers))
+        return min(oracle.max_trials, space)
+    return oracle.max_trials
 
 
 def check_search_space(hypermodel, project_dir, overwrite):
@@ -286,6 +332,245 @@ def trained_epochs(tuner, max_epochs):
 
 
 # ----------------------------------------------------------------------------
+# The search as one call
+
+
+def check_task(task):
+    if task not in TASKS:
+        raise InvalidArgumentError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
+
+
+def task_data(task, data=None, seed=0):
+    """The data a tuning task trains on.
+
+    Args:
+        task: `"poly"` or `"mnist"`.
+        data: For `"poly"`: None (the seed's polynomial, 200 points, noise
+            0.1) or `(x, y)`. For `"mnist"`: None or a source for
+            `load_mnist` (`"auto"`, `"sample"`, `"keras"`, a path to an
+            `.npz`), or `((x_train, y_train), (x_test, y_test))`.
+        seed: Seed of the synthetic polynomial's noise.
+
+    Returns:
+        `(x, y)` for `"poly"`, `((x_train, y_train), (x_test, y_test))` for `"mnist"`.
+    """
+    check_task(task)
+    if task == "poly":
+        if data is None:
+            return datasets.synthetic_polynomial([1, 2, 3], samples=200, noise=0.1, seed=seed)
+        return datasets.check_xy(*data)
+    if data is None or isinstance(data, (str, os.PathLike)):
+        *digits, _ = datasets.load_mnist(os.fspath(data or "auto"))
+        return digits
+    return datasets.check_mnist_arrays(dict(zip(datasets.MNIST_KEYS, (a for pair in data for a in pair))), "data")
+
+
+def make_hypermodel(task, data, max_epochs, lr_range=None, optimizers=None, grid=False):
+    """The task's `HyperModel` over `data` (as `task_data` returns it)."""
+    if task == "poly":
+        return PolynomialHyperModel(*data, lr_range=lr_range, optimizers=optimizers, grid=grid)
+    return MnistHyperModel(data, max_epochs, lr_range=lr_range, optimizers=optimizers, grid=grid)
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What `search` found.
+
+    Attributes:
+        best_hyperparameters: The best trial's values, such as `{"learning_rate": 0.0031}`.
+        best_score: Its objective value (None if no trial completed).
+        objective: The objective's name (`val_loss` or `val_accuracy`).
+        trials: One dict per trial, best first: `trial_id`, `hyperparameters`,
+            `score`, `epochs` (its budget) and `status`.
+        trained_epochs: Epochs trained over the whole search.
+        seconds: Wall time of the search.
+        log_dir: The TensorBoard folder: one sub-folder per trial, and the
+            HParams experiment config.
+        tuner: The KerasTuner tuner, reloaded from the project folder.
+    """
+
+    best_hyperparameters: dict
+    best_score: float
+    objective: str
+    trials: list
+    trained_epochs: int
+    seconds: float
+    log_dir: str
+    tuner: object = dataclasses.field(repr=False)
+    max_epochs: int = dataclasses.field(repr=False, default=None)
+
+    @classmethod
+    def from_tuner(cls, tuner, max_epochs, log_dir, seconds):
+        trials = [{"trial_id": t, "hyperparameters": hp, "score": None if score is None else float(score),
+                   "epochs": epochs, "status": status}
+                  for t, hp, score, epochs, status in trial_rows(tuner, max_epochs)]
+        best = {k: v for k, v in tuner.get_best_hyperparameters(1)[0].values.items() if not k.startswith("tuner/")}
+        return cls(best_hyperparameters=best, best_score=next((t["score"] for t in trials if t["score"] is not None), None),
+                   objective=tuner.oracle.objective.name, trials=trials,
+                   trained_epochs=trained_epochs(tuner, max_epochs), seconds=seconds, log_dir=log_dir, tuner=tuner,
+                   max_epochs=max_epochs)
+
+    def best_model(self, epochs=None, verbose=0):
+        """Builds the best trial's model afresh and trains it for `epochs` (default: the search's `max_epochs`).
+
+        Returns:
+            The trained `keras.Model`.
+        """
+        hypermodel = self.tuner.hypermodel
+        model = hypermodel.build(self.tuner.get_best_hyperparameters(1)[0])
+        hypermodel.fit(None, model, epochs=epochs or self.max_epochs, verbose=verbose)
+        return model
+
+    def as_json(self):
+        return {"best_hyperparameters": self.best_hyperparameters, "best_score": self.best_score,
+                "objective": self.objective, "trials": self.trials, "trained_epochs": self.trained_epochs,
+                "search_seconds": self.seconds, "log_dir": self.log_dir}
+
+
+def check_search_args(task, tuner="hyperband", max_trials=10, max_epochs=None, workers=0, port=0, optimizers=None,
+                      seed=0):
+    """Raises `InvalidArgumentError` for any bad argument of `search`, before anything runs."""
+    max_epochs = MAX_EPOCHS.get(task) if max_epochs is None else max_epochs
+    check_task(task)
+    if tuner not in TUNERS:
+        raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={tuner!r}")
+    for value, option in ((max_trials, "--max-trials"), (max_epochs, "--max-epochs")):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InvalidArgumentError(f"{option} must be > 0. Received: {value}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InvalidArgumentError(f"--workers must be >= 0. Received: {workers}")
+    if not (isinstance(port, int) and 0 <= port <= 65535):
+        raise InvalidArgumentError(f"--port must be from 0 to 65535. Received: {port}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidArgumentError(f"seed must be an integer >= 0. Received: seed={seed!r}")
+    for name in optimizers or ("sgd",):
+        make_optimizer(name, 1e-3)  # an unknown name fails here, not in every trial
+
+
+def centred_lr_range(task, suggestion):
+    """A decade either side of lr-find's suggestion, clipped to the task's range."""
+    low, high = LEARNING_RATE_RANGES[task]
+    centre = min(max(suggestion, low), high)
+    return max(low, centre / 10), min(high, centre * 10)
+
+
+def search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None, directory="logs/tune",
+           project_name=None, overwrite=False, workers=0, lr_range=None, optimizers=None, seed=0,
+           from_lr_find=False, port=0, on_trial_end=None, verbose=0):
+    """Searches the learning rate (and optionally the optimizer) of `task` with KerasTuner.
+
+    Running the same search again continues it: finished trials are not
+    trained again. With `workers=N` the search runs as KerasTuner's
+    distributed mode on 127.0.0.1: a chief (the oracle) and N worker
+    processes, restarted when they die (see `polykeras.distributed`). When
+    KerasTuner's own environment variables are set (`KERASTUNER_TUNER_ID`,
+    `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`), this process runs as
+    that one chief or worker instead, which is how a search spans machines.
+
+    Args:
+        task: `"poly"` (the polynomial, objective `val_loss`) or `"mnist"`
+            (the MLP, objective `val_accuracy`).
+        data: The task's data; see `task_data`.
+        tuner: `"hyperband"`, `"random"`, `"bayesian"` or `"grid"`.
+        max_trials: Trials for random, Bayesian and grid search.
+        max_epochs: Epochs per trial at most (default 20 for poly, 9 for mnist).
+        directory: Where searches live.
+        project_name: The search's folder in `directory` (default: the task).
+        overwrite: Start the project again from scratch.
+        workers: Worker processes on 127.0.0.1 (0: search in this process).
+        lr_range: `(low, high)` of the log-uniform learning rate.
+        optimizers: Optimizer names to choose from as well.
+        seed: Seed of the search and of the data.
+        from_lr_find: Centre the range on `lr_find`'s suggestion.
+        port: The chief's port with `workers` (0: a free one).
+        on_trial_end: Called with a dict for each finished trial: `number`,
+            `total`, `trial_id`, `hyperparameters`, `score`, `best_score`,
+            `objective`, `seconds`, `status`.
+        verbose: Keras's `fit` verbosity inside each trial.
+
+    Returns:
+        A `SearchResult`; None in a distributed worker process.
+
+    Example:
+
+    >>> result = search("poly", tuner="random", max_trials=2, max_epochs=3,
+    ...                 directory=tempfile.mkdtemp())  # doctest: +SKIP
+    >>> result.best_hyperparameters  # doctest: +SKIP
+    {'learning_rate': 0.31...}
+    """
+    max_epochs = MAX_EPOCHS.get(task) if max_epochs is None else max_epochs
+    optimizers = list(optimizers) if optimizers else None
+    check_search_args(task, tuner, max_trials, max_epochs, workers, port, optimizers, seed)
+    data = task_data(task, data, seed)
+    project_name = project_name or task
+    project = os.path.join(directory, project_name)
+    try:
+        os.makedirs(project, exist_ok=True)
+    except OSError as e:
+        raise InvalidArgumentError(f"--directory cannot be written ({e.strerror}). Received: {directory}") from None
+    if from_lr_find:
+        lr_range = centred_lr_range(task, lr_find(task, data, seed=seed).suggestion)
+    hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid")
+    board = os.path.join(project, "tensorboard")
+    role = os.environ.get("KERASTUNER_TUNER_ID")
+    start = time.perf_counter()
+
+    if workers and role is None:
+        from polykeras import distributed
+
+        if port:
+            distributed.check_port_free(port)
+        # Checks the space against the project's and clears it with `overwrite`, before the processes start.
+        planned = make_tuner(tuner, hypermodel, max_trials=max_trials, max_epochs=max_epochs, directory=directory,
+                             project_name=project_name, overwrite=overwrite, seed=seed)
+        spec = {"task": task, "data": distributed.shareable_data(task, data, project), "tuner": tuner,
+                "max_trials": max_trials, "max_epochs": max_epochs, "directory": directory,
+                "project_name": project_name, "lr_range": list(hypermodel.lr_range), "optimizers": optimizers,
+                "seed": seed, "verbose": verbose}
+        distributed.run_search(spec, workers, port=port, total=planned_trials(planned),
+                               objective=planned.oracle.objective, on_trial_end=on_trial_end)
+        overwrite = False  # from here on, read what the chief saved
+    searched = make_tuner(tuner, hypermodel, max_trials=max_trials, max_epochs=max_epochs, directory=directory,
+                          project_name=project_name, overwrite=overwrite, seed=seed)
+    if not workers or role is not None:
+        if role in (None, "chief"):
+            write_hparams_config(board, hypermodel)
+        searched.trial_callback = _progress_reporter(searched, on_trial_end)
+        from polykeras.callbacks import TensorBoard
+
+        searched.search(epochs=max_epochs, callbacks=[TensorBoard(board, histogram_freq=0, image_freq=0)],
+                        verbose=verbose)
+        if role not in (None, "chief"):
+            return None
+    return SearchResult.from_tuner(searched, max_epochs, board, time.perf_counter() - start)
+
+
+def _progress_reporter(tuner, on_trial_end):
+    """Turns KerasTuner's finished trials into `on_trial_end` dicts (None without a callable)."""
+    if on_trial_end is None:
+        return None
+    total = planned_trials(tuner)
+    objective = tuner.oracle.objective
+
+    def report(trial, seconds):
+        done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+        on_trial_end(trial_progress(trial.get_state(), [t.score for t in done], len(done), total, objective, seconds))
+
+    return report
+
+
+def trial_progress(state, scores, number, total, objective, seconds):
+    """The dict `search` passes to `on_trial_end`, from a trial's saved state (`trial.json`)."""
+    scores = [s for s in scores if s is not None]
+    best = (min if objective.direction == "min" else max)(scores) if scores else None
+    values = state["hyperparameters"]["values"]
+    return {"number": number, "total": total, "trial_id": state["trial_id"],
+            "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
+            "score": state.get("score"), "best_score": best, "objective": objective.name,
+            "seconds": seconds, "status": state["status"]}
+
+
+# ----------------------------------------------------------------------------
 # The learning-rate range test
 
 
@@ -339,20 +624,59 @@ def suggest_learning_rate(rates, losses):
 LR_FIND_RANGES = {"poly": (1e-4, 10.0), "mnist": (1e-6, 1.0)}
 
 
-def lr_find(task, data, steps=100, seed=0):
+def check_lr_find_steps(steps):
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise InvalidArgumentError(f"--steps must be at least 2. Received: {steps}")
+
+
+@dataclasses.dataclass
+class LrFindResult:
+    """What `lr_find` measured.
+
+    Attributes:
+        task: `"poly"` or `"mnist"`.
+        rates: The learning rates tried, one per step.
+        losses: The loss at each rate.
+        smoothed: `losses`, exponentially smoothed (bias-corrected).
+        suggestion: The suggested learning rate.
+    """
+
+    task: str
+    rates: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float
+
+    def as_json(self):
+        return {"suggested_learning_rate": self.suggestion, "learning_rates": self.rates.tolist(),
+                "losses": self.losses.tolist()}
+
+
+def lr_find(task, data=None, *, steps=100, seed=0):
     """Runs the learning-rate range test on a fresh model of `task`.
+
+    The rate grows exponentially from batch to batch while the loss is
+    recorded; the sweep stops early once the loss has clearly diverged.
 
     Args:
         task: `"poly"` (data `(x, y)`; one full-batch SGD step per rate) or
             `"mnist"` (data as from `load_mnist`; Adam, one batch of 64 per rate).
-        data: The task's data.
+        data: The task's data; None for its default (see `task_data`).
         steps: Learning rates tried, spread exponentially over the task's range.
         seed: Keras's seed.
 
     Returns:
-        `(rates, losses, suggestion)`: the rates tried, the loss at each, and
-        the suggested learning rate.
+        An `LrFindResult`.
+
+    Example:
+
+    >>> result = lr_find("poly", steps=40)
+    >>> 1e-4 < result.suggestion < 1.0
+    True
     """
+    check_task(task)
+    check_lr_find_steps(steps)
+    data = task_data(task, data, seed)
     keras.utils.set_random_seed(seed)
     start, stop = LR_FIND_RANGES[task]
     sweep = LearningRateSweep(start, stop, steps)
@@ -370,5 +694,6 @@ def lr_find(task, data, steps=100, seed=0):
         batches = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, 10)))
         batches = batches.shuffle(len(x), seed=seed).repeat().batch(MNIST_BATCH_SIZE)
     model.fit(batches, epochs=1, steps_per_epoch=steps, callbacks=[sweep], verbose=0, shuffle=False)
-    rates = sweep.rates[: len(sweep.losses)]
-    return rates, np.asarray(sweep.losses), suggest_learning_rate(rates, sweep.losses)
+    rates, losses = sweep.rates[: len(sweep.losses)], np.asarray(sweep.losses)
+    return LrFindResult(task=task, rates=rates, losses=losses, smoothed=smooth(losses),
+                        suggestion=suggest_learning_rate(rates, losses))

@@ -39,3 +39,19 @@ def run_python(code, cwd=None, timeout=120):
     return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def popen(*args, cwd):
+    """Starts `polykeras ARGS...` in a real process (output unbuffered, stderr in stdout)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def alive(pid):
+    """Whether `pid` is a live process (zombies count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -5,8 +5,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -14,25 +12,11 @@ import keras_tuner
 import numpy as np
 import pytest
 
+from conftest import popen
 from polykeras import tuning
 from polykeras.data import load_mnist, synthetic_polynomial
 
 POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
-
-
-def popen(*args, cwd):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def alive(pid):
-    """Whether `pid` is a live process (zombies count as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def completed_trials(project):
@@ -93,6 +77,34 @@ def test_every_tuner_finds_a_working_rate_for_the_polynomial(tmp_path, name):
         np.testing.assert_allclose(tried, tuning.grid_points(1e-3, 1.0), rtol=1e-6)
     # From zero, 10 epochs at a good rate get the validation loss near the noise (0.01).
     assert rows[0][2] < 0.05, rows[0]
+
+
+def test_search_reports_every_trial_and_returns_the_result(tmp_path):
+    seen = []
+    result = tuning.search("poly", tuner="hyperband", max_epochs=9, directory=str(tmp_path), seed=3,
+                           on_trial_end=seen.append)
+    # Hyperband at factor 9 over 9 epochs plans 12 trials (9 + 1 in one bracket, 2 in the other), and runs them.
+    assert [t["number"] for t in seen] == list(range(1, 13)) and {t["total"] for t in seen} == {12}
+    assert len(result.trials) == 12 and {t["status"] for t in result.trials} == {"COMPLETED"}
+    scores = [t["score"] for t in seen]
+    assert [t["best_score"] for t in seen] == [min(scores[: k + 1]) for k in range(12)]
+    assert result.objective == "val_loss" and result.best_score == min(scores)
+    best = next(t for t in seen if t["score"] == result.best_score)
+    assert result.best_hyperparameters == best["hyperparameters"]
+    assert result.trained_epochs == 9 * 1 + (9 - 1) + 2 * 9  # the 1-epoch winner continues for 8 more
+    assert os.path.isdir(os.path.join(result.log_dir, best["trial_id"]))
+
+    model = result.best_model()
+    x, y = tuning.task_data("poly", seed=3)
+    assert float(np.mean((model.predict(x, verbose=0) - y) ** 2)) < 0.02  # the noise's variance is 0.01
+
+
+def test_lr_find_result(tmp_path):
+    result = tuning.lr_find("poly", steps=60)
+    assert len(result.rates) == len(result.losses) == len(result.smoothed) <= 60
+    assert np.all(np.diff(result.rates) > 0) and result.rates[0] == pytest.approx(1e-4)
+    assert result.suggestion == pytest.approx(result.rates[int(np.nanargmin(result.smoothed))] / 10)
+    assert 1e-3 < result.suggestion < 1.0  # below the rate (1.0) at which SGD diverges on this basis
 
 
 def test_unknown_tuner_and_changed_space(tmp_path):
@@ -191,97 +203,6 @@ def test_hparams_dashboard_shows_every_trial(cli, tmp_path):
             assert seen[rate_value] == pytest.approx(score, rel=1e-5)
     finally:
         _stop_tensorboard(server)
-
-
-# ----------------------------------------------------------------------------
-# Distributed: a chief and workers on 127.0.0.1
-
-
-def _worker_pids(out):
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)}
-
-
-def _trial_pids(board):
-    """{trial_id: pid of the process that trained it}, from the event file names (…tfevents.<t>.<host>.<pid>…)."""
-    out = {}
-    for trial in os.listdir(board):
-        train = os.path.join(board, trial, "execution0", "train")
-        if os.path.isdir(train):
-            name = os.listdir(train)[0]
-            out[trial] = int(name.rsplit(".", 2)[1])  # the host name may hold dots
-    return out
-
-
-def test_two_workers_share_the_search(tmp_path):
-    done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
-                 cwd=tmp_path)
-    out, _ = done.communicate(timeout=300)
-    assert done.returncode == 0, out
-    pids = _worker_pids(out)
-    assert set(pids) == {"chief", "tuner0", "tuner1"}
-    trials = json.loads((tmp_path / "d.json").read_text())["trials"]
-    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
-    assert all(t["status"] == "COMPLETED" for t in trials)
-    used = set(_trial_pids(tmp_path / "logs" / "tune" / "poly" / "tensorboard").values())
-    assert used == {pids["tuner0"], pids["tuner1"]}
-    assert not any(alive(pid) for pid in pids.values())
-
-
-def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
-    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
-            "--json", "k.json"]
-    launcher = popen(*args, cwd=tmp_path)
-    lines = []
-    try:
-        pids = {}
-        while len(pids) < 3:
-            line = launcher.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            pids.update(_worker_pids(line))
-        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and pids["tuner0"] not in (board.exists() and _trial_pids(board).values() or []):
-            time.sleep(0.05)
-        os.kill(pids["tuner0"], signal.SIGKILL)
-        out, _ = launcher.communicate(timeout=300)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-    out = "".join(lines) + out
-    assert launcher.returncode == 0, out
-    assert "tuner0 exited with code -9; starting it again as tuner0" in out
-    restarted = [int(m.group(1)) for m in re.finditer(r"^tuner0: pid (\d+)$", out, re.M)]
-    assert len(restarted) == 2
-    trials = json.loads((tmp_path / "k.json").read_text())["trials"]
-    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
-    assert all(t["status"] == "COMPLETED" for t in trials)
-    every_pid = [int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)]
-    assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
-
-
-def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
-    launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "1",
-                     cwd=tmp_path)
-    lines = []
-    try:
-        pids = {}
-        while len(pids) < 2:
-            line = launcher.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            pids.update(_worker_pids(line))
-        os.kill(pids["chief"], signal.SIGKILL)
-        out, _ = launcher.communicate(timeout=120)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-    out = "".join(lines) + out
-    assert launcher.returncode == 1, out
-    assert out.rstrip().splitlines()[-1].startswith("error: the chief exited with code -9; see ")
-    assert not any(alive(pid) for pid in pids.values()), "a process outlived the search"
 
 
 # ----------------------------------------------------------------------------

@@ -1,0 +1,230 @@
+"""KerasTuner's distributed mode on one machine: a chief and N workers on 127.0.0.1.
+
+KerasTuner runs one search over several processes when each is started with
+`KERASTUNER_TUNER_ID` (`chief` or `tuner0`, `tuner1`, ...),
+`KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`: the chief serves the
+oracle, the workers ask it for trials. `run_search` starts those processes
+running `polykeras.tuning.search` (through `python -m polykeras.distributed`),
+restarts a worker that dies under the same id so the oracle hands it back its
+unfinished trial, reports each finished trial from the oracle's files on disk,
+and stops every process it started by its PID.
+
+On several machines, run the same `search` call on each with those three
+variables set (the chief's address in `KERASTUNER_ORACLE_IP`).
+
+Example:
+
+>>> spec = {"task": "poly", "tuner": "random", "max_trials": 4, "max_epochs": 4,
+...         "directory": "logs/tune", "project_name": "poly"}
+>>> run_search(spec, workers=2)  # doctest: +SKIP
+"""
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from polykeras.errors import InvalidArgumentError, RunError
+
+# A worker that dies is started again this many times; the next death stops the search.
+MAX_WORKER_RESTARTS = 3
+CHIEF_START_SECONDS = 120
+POLL_SECONDS = 0.2
+DATA_FILE = "polykeras_data.npz"
+
+
+def free_port():
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def check_port_free(port):
+    """Raises `InvalidArgumentError` when `port` on 127.0.0.1 is taken."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise InvalidArgumentError(f"--port is in use. Received: {port}") from None
+
+
+def shareable_data(task, data, project_dir):
+    """Writes the task's data where every process can read it; returns `{"npz": path}`."""
+    path = os.path.join(project_dir, DATA_FILE)
+    if task == "poly":
+        np.savez(path, x=data[0], y=data[1])
+    else:
+        (x_train, y_train), (x_test, y_test) = data
+        np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return {"npz": path}
+
+
+def _load_shared(task, data):
+    with np.load(data["npz"]) as arrays:
+        if task == "poly":
+            return arrays["x"], arrays["y"]
+        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+class _Processes:
+    """The chief and workers of one search, each logging to `<project>/processes/<id>.log`."""
+
+    def __init__(self, spec, port):
+        self.command = [sys.executable, "-m", "polykeras.distributed", json.dumps(spec)]
+        self.env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
+                    "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.logs = os.path.join(spec["directory"], spec["project_name"], "processes")
+        os.makedirs(self.logs, exist_ok=True)
+        self.running = {}
+        self.started = []
+
+    def start(self, tuner_id):
+        with open(os.path.join(self.logs, f"{tuner_id}.log"), "a", encoding="utf-8") as log:
+            process = subprocess.Popen(self.command, env={**self.env, "KERASTUNER_TUNER_ID": tuner_id},
+                                       stdout=log, stderr=subprocess.STDOUT)
+        self.running[tuner_id] = process
+        self.started.append(process)
+        print(f"{tuner_id}: pid {process.pid}", flush=True)
+
+    def stop_all(self):
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+class _TrialFollower:
+    """Reports trials as the chief's oracle saves them finished (`trial_*/trial.json`)."""
+
+    def __init__(self, project_dir, total, objective, on_trial_end):
+        self.pattern = os.path.join(project_dir, "trial_*", "trial.json")
+        self.total, self.objective, self.on_trial_end = total, objective, on_trial_end
+        self.reported = set(self._finished())  # trials of an earlier run of the same search
+        self.scores = [state.get("score") for state in self._finished().values()]
+        self.last = time.perf_counter()
+
+    def _finished(self):
+        finished = {}
+        for path in glob.glob(self.pattern):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    state = json.load(f)
+            except (OSError, ValueError):  # being written
+                continue
+            if state.get("status") == "COMPLETED":
+                finished[state["trial_id"]] = state
+        return finished
+
+    def poll(self):
+        if self.on_trial_end is None:
+            return
+        from polykeras.tuning import trial_progress
+
+        for trial_id, state in sorted(self._finished().items()):
+            if trial_id in self.reported:
+                continue
+            self.reported.add(trial_id)
+            self.scores.append(state.get("score"))
+            now = time.perf_counter()
+            self.on_trial_end(trial_progress(state, self.scores, len(self.reported), self.total, self.objective,
+                                             now - self.last))
+            self.last = now
+
+
+def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=None):
+    """Runs `polykeras.tuning.search(**spec)` as a chief and `workers` workers on 127.0.0.1.
+
+    Args:
+        spec: The keyword arguments of `search` (JSON-serialisable; `data`
+            as `shareable_data` returns it, or None).
+        workers: Number of worker processes.
+        port: The chief's port (0: a free one).
+        total: The planned number of trials, for `on_trial_end`.
+        objective: The search's `keras_tuner.Objective`, for `on_trial_end`.
+        on_trial_end: Called with a dict for each trial the oracle saves as
+            finished (see `polykeras.tuning.search`).
+
+    Returns:
+        The seconds the processes ran.
+
+    Raises:
+        InvalidArgumentError: when `port` is taken.
+        RunError: when the chief dies or does not listen, or a worker dies
+            more than `MAX_WORKER_RESTARTS` times. Every process started
+            here is stopped by its PID before returning or raising.
+    """
+    port = port or free_port()
+    check_port_free(port)
+    processes = _Processes(spec, port)
+    logs = processes.logs
+    follower = _TrialFollower(os.path.join(spec["directory"], spec["project_name"]), total, objective, on_trial_end)
+    start = time.perf_counter()
+    try:
+        processes.start("chief")
+        chief = processes.running["chief"]
+        deadline = time.monotonic() + CHIEF_START_SECONDS
+        while True:
+            if chief.poll() is not None:
+                raise RunError(f"the chief exited with code {chief.returncode}; see {logs}/chief.log")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RunError(f"the chief did not listen on 127.0.0.1:{port} within {CHIEF_START_SECONDS} s")
+            time.sleep(POLL_SECONDS)
+        worker_ids = [f"tuner{i}" for i in range(workers)]
+        restarts = dict.fromkeys(worker_ids, 0)
+        for tuner_id in worker_ids:
+            processes.start(tuner_id)
+        finished = set()
+        while len(finished) < len(worker_ids):
+            time.sleep(POLL_SECONDS)
+            follower.poll()
+            if chief.poll() is not None and chief.returncode != 0:
+                raise RunError(f"the chief exited with code {chief.returncode}; see {logs}/chief.log")
+            for tuner_id in worker_ids:
+                code = processes.running[tuner_id].poll()
+                if code is None or tuner_id in finished:
+                    continue
+                if code == 0:
+                    finished.add(tuner_id)
+                elif restarts[tuner_id] < MAX_WORKER_RESTARTS:
+                    restarts[tuner_id] += 1
+                    print(f"{tuner_id} exited with code {code}; starting it again as {tuner_id} "
+                          f"(restart {restarts[tuner_id]} of {MAX_WORKER_RESTARTS}), its trial continues", flush=True)
+                    processes.start(tuner_id)
+                else:
+                    raise RunError(f"{tuner_id} failed {MAX_WORKER_RESTARTS + 1} times (last exit code {code}); "
+                                   f"search stopped, see {logs}/{tuner_id}.log")
+        # Every trial is reported and saved by now; the chief only polls (every 20 s) before it exits.
+        try:
+            chief.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            chief.terminate()
+            chief.wait(timeout=30)
+        follower.poll()
+    finally:
+        processes.stop_all()
+    print(f"{workers} workers finished; process logs: {logs}", flush=True)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    """One chief or worker: `python -m polykeras.distributed SPEC_JSON`, with KerasTuner's variables set."""
+    spec = json.loads((argv or sys.argv[1:])[0])
+    from polykeras import tuning
+
+    if isinstance(spec.get("data"), dict):
+        spec["data"] = _load_shared(spec["task"], spec["data"])
+    tuning.search(**spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""KerasTuner's distributed mode: a chief and workers on 127.0.0.1, restarts, a dead chief, and the library call."""
+
+import json
+import os
+import re
+import signal
+import time
+
+from conftest import alive, popen, run_python
+
+POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
+
+
+
+def _worker_pids(out):
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)}
+
+
+def _read_pids(launcher, count, lines):
+    """Reads the launcher's output (kept in `lines`) until `count` processes have printed their PIDs."""
+    pids = {}
+    while len(pids) < count:
+        line = launcher.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+        pids.update(_worker_pids(line))
+    return pids
+
+
+def _trial_pids(board):
+    """{trial_id: pid of the process that trained it}, from the event file names (…tfevents.<t>.<host>.<pid>…)."""
+    out = {}
+    for trial in os.listdir(board):
+        train = os.path.join(board, trial, "execution0", "train")
+        if os.path.isdir(train):
+            name = os.listdir(train)[0]
+            out[trial] = int(name.rsplit(".", 2)[1])  # the host name may hold dots
+    return out
+
+
+def test_two_workers_share_the_search(tmp_path):
+    done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
+                 cwd=tmp_path)
+    out, _ = done.communicate(timeout=300)
+    assert done.returncode == 0, out
+    pids = _worker_pids(out)
+    assert set(pids) == {"chief", "tuner0", "tuner1"}
+    trials = json.loads((tmp_path / "d.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    used = set(_trial_pids(tmp_path / "logs" / "tune" / "poly" / "tensorboard").values())
+    assert used == {pids["tuner0"], pids["tuner1"]}
+    assert not any(alive(pid) for pid in pids.values())
+
+
+def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
+            "--json", "k.json"]
+    launcher = popen(*args, cwd=tmp_path)
+    lines = []
+    try:
+        pids = _read_pids(launcher, 3, lines)
+        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and pids["tuner0"] not in (board.exists() and _trial_pids(board).values() or []):
+            time.sleep(0.05)
+        os.kill(pids["tuner0"], signal.SIGKILL)
+        out, _ = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    out = "".join(lines) + out
+    assert launcher.returncode == 0, out
+    assert "tuner0 exited with code -9; starting it again as tuner0" in out
+    restarted = [int(m.group(1)) for m in re.finditer(r"^tuner0: pid (\d+)$", out, re.M)]
+    assert len(restarted) == 2
+    trials = json.loads((tmp_path / "k.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    every_pid = [int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)]
+    assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
+
+
+def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
+    launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "1",
+                     cwd=tmp_path)
+    lines = []
+    try:
+        pids = _read_pids(launcher, 2, lines)
+        os.kill(pids["chief"], signal.SIGKILL)
+        out, _ = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    out = "".join(lines) + out
+    assert launcher.returncode == 1, out
+    assert out.rstrip().splitlines()[-1].startswith("error: the chief exited with code -9; see ")
+    assert not any(alive(pid) for pid in pids.values()), "a process outlived the search"
+
+
+def test_a_distributed_search_from_a_python_script(tmp_path):
+    script = (
+        "import polykeras\n"
+        "def report(t):\n"
+        "    print('trial', t['number'], t['total'], t['score'], t['best_score'], flush=True)\n"
+        "result = polykeras.search('poly', tuner='random', max_trials=4, max_epochs=4, seed=3,\n"
+        "                          directory='logs/tune', workers=2, on_trial_end=report)\n"
+        "print('best', result.best_score, len(result.trials), result.log_dir)\n"
+    )
+    done = run_python(script, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = [line.split() for line in done.stdout.splitlines() if line.startswith("trial ")]
+    assert [t[1:3] for t in trials] == [[str(k), "4"] for k in range(1, 5)]
+    scores = [float(t[3]) for t in trials]
+    best = done.stdout.splitlines()[-1].split()
+    assert float(best[1]) == min(scores) == float(trials[-1][4]) and best[2] == "4"
+    assert set(_worker_pids(done.stdout)) == {"chief", "tuner0", "tuner1"}
+    assert not any(alive(pid) for pid in _worker_pids(done.stdout).values())
