@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import popen, run_python
 from polykeras.data import synthetic_polynomial
 from polykeras.seed import run_seed_program
 
@@ -122,9 +122,9 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
 
 def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
     # A ValueError from below polykeras's own checks is a bug, not bad input.
-    done = run_python("import sys, polykeras_cli, polykeras.models\n"
+    done = run_python("import sys, polykeras_cli, polykeras.polynomial\n"
                       "def broken(*args, **kwargs):\n    raise ValueError('a bug below polykeras')\n"
-                      "polykeras.models.fit_polynomial = broken\n"
+                      "polykeras.polynomial.fit_polynomial = broken\n"
                       "sys.exit(polykeras_cli.main(['fit-poly', '--no-log']))", cwd=tmp_path)
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr and "error:" not in done.stderr
@@ -144,7 +144,6 @@ def test_demo(cli, tmp_path):
 
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
@@ -295,12 +294,6 @@ def test_mnist_bad_input(cli, tmp_path, args, message):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
 
 
-def _polykeras(*args, cwd):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 def _backed_up_epochs(tmp_path):
     found = list((tmp_path / "logs" / "train-mnist").glob("backup-*/training_metadata.json"))
     return json.loads(found[0].read_text() or "{}").get("epoch", 0) if found else 0
@@ -316,13 +309,13 @@ def _wait_for_backup(process, tmp_path, epochs):
 def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
     epochs = 60  # long enough that the first run outlives its twin's start
     args = ["train-mnist", *QUICK, "--epochs", str(epochs), "--json", "r.json"]
-    first = _polykeras(*args, cwd=tmp_path)
+    first = popen(*args, cwd=tmp_path)
     try:
         _wait_for_backup(first, tmp_path, 1)
         # The same arguments in a second terminal: refused before it writes anything.
         runs = tmp_path / "logs" / "train-mnist"
         listing = (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs)))
-        twin = _polykeras(*args, cwd=tmp_path)
+        twin = popen(*args, cwd=tmp_path)
         twin_out, _ = twin.communicate(timeout=120)
         assert first.poll() is None, "the first run ended before its twin was checked"
         assert twin.returncode == 1 and twin_out.endswith(f"error: the same run is in progress (pid {first.pid})\n"), twin_out
@@ -339,7 +332,7 @@ def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
     assert 2 <= done_before < epochs
 
     # The kernel dropped the killed run's lock: the same command resumes it.
-    second = _polykeras(*args, cwd=tmp_path)
+    second = popen(*args, cwd=tmp_path)
     out, _ = second.communicate(timeout=180)
     assert second.returncode == 0, out
     assert f"resuming from the backup: epochs 1-{done_before} already done" in out
@@ -353,9 +346,9 @@ def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
 
 def test_cli_defaults_match_the_library():
     import polykeras_cli
-    from polykeras import models
+    from polykeras import mnist
 
-    assert polykeras_cli.MNIST_DEFAULTS == {"epochs": models.MNIST_EPOCHS, "batch_size": models.MNIST_BATCH_SIZE}
+    assert polykeras_cli.MNIST_DEFAULTS == {"epochs": mnist.MNIST_EPOCHS, "batch_size": mnist.MNIST_BATCH_SIZE}
 
 
 # ----------------------------------------------------------------------------
@@ -373,7 +366,7 @@ def _get(base, path, raw=False):
 
 
 def _start_tensorboard(logdir):
-    server = _polykeras("tensorboard", "--logdir", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir)
+    server = popen("tensorboard", "--logdir", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir)
     deadline = time.monotonic() + 60
     line = ""
     while time.monotonic() < deadline and server.poll() is None:

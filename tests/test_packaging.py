@@ -38,8 +38,9 @@ def dist(tmp_path_factory):
 
 
 def _source_modules():
-    return sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "polykeras", "**", "*.py"),
-                                                              recursive=True))
+    """Every module of the two packages: polykeras (the library) and polykeras_cli (the command)."""
+    return sorted(os.path.relpath(p, REPO) for package in ("polykeras", "polykeras_cli")
+                  for p in glob.glob(os.path.join(REPO, package, "**", "*.py"), recursive=True))
 
 
 def test_the_wheel_carries_the_modules_and_the_mnist_sample(dist):
@@ -47,13 +48,14 @@ def test_the_wheel_carries_the_modules_and_the_mnist_sample(dist):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         package = sorted(n for n in names if ".dist-info/" not in n)
-        assert package == sorted([*_source_modules(), *DATA_FILES, "polykeras_cli.py"])
+        assert package == sorted([*_source_modules(), *DATA_FILES])
         for name in DATA_FILES:  # byte for byte the files in the tree
             with open(os.path.join(REPO, name), "rb") as f:
                 assert archive.read(name) == f.read()
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "Requires-Dist: keras>=3.15.1" in metadata and "Requires-Python: >=3.11" in metadata
+    assert "Requires-Dist: tensorflow<2.22,>=2.21" in metadata
     assert "polykeras = polykeras_cli:main" in entry_points
 
 
@@ -62,7 +64,7 @@ def test_the_sdist_carries_the_sample_tests_and_lock(dist):
     with tarfile.open(sdist) as archive:
         top = os.path.basename(sdist)[: -len(".tar.gz")]
         names = {n.removeprefix(top + "/") for n in archive.getnames()}
-    assert {*DATA_FILES, *_source_modules(), "polykeras_cli.py", "pyproject.toml", "uv.lock",
+    assert {*DATA_FILES, *_source_modules(), "pyproject.toml", "uv.lock",
             "requirements-bootstrap.txt", "tests/test_packaging.py", "README.md"} <= names
     assert not any(n.startswith("logs/") and n != "logs" for n in names)
 

@@ -1,0 +1,188 @@
+"""The `polykeras` command line: it parses, calls the library, and prints.
+
+This package sits beside `polykeras` rather than inside it: `import polykeras`
+registers the layers with Keras and so imports a backend (TensorFlow by
+default), while `polykeras --help` must answer at once. Commands import what
+they need when they run.
+
+Exit codes: 0 done; 1 the run failed (diverged, collapsed, the same run in
+progress, a search process died), with one `error:` line, or a bug, with its
+traceback; 2 bad input (`error: <what is wrong, with the value>`), found
+before anything is trained or written.
+
+Example:
+
+    polykeras fit-poly --degree 2 --true-coefficients 1,2,3 --json fit.json
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from polykeras_cli import mnist, poly, tune
+from polykeras_cli.mnist import MNIST_DEFAULTS  # noqa: F401  (a test checks them against the library)
+from polykeras_cli.output import UsageError
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+# Options whose values may start with "-" (`--x-range -1,1`), which argparse
+# would otherwise read as an option.
+_SIGNED_LIST_OPTIONS = ("--x-range", "--true-coefficients")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _quiet_tensorflow():
+    """Imports TensorFlow without its import-time log lines.
+
+    `TF_CPP_MIN_LOG_LEVEL` silences most of them; a few (absl's
+    initialisation notice, the CUDA probe) are written to file descriptor 2
+    before TensorFlow reads it, so stderr is pointed at /dev/null for the
+    import alone.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _seed(text):
+    """argparse type: a seed is an integer >= 0 (Keras refuses negative ones)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Received: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Received: {value}")
+    return value
+
+
+def _add_outputs(p, task, save=True, log=True):
+    """The output options shared by the training commands."""
+    if save:
+        p.add_argument("--save", metavar="PATH.keras", help="save the trained model")
+        p.add_argument("--overwrite", action="store_true", help="allow --save to replace an existing file")
+    if log:
+        p.add_argument("--log-dir", metavar="DIR", help=f"TensorBoard runs go to DIR/<run> (default: logs/{task})")
+        p.add_argument("--no-log", action="store_true", help="write no TensorBoard logs")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+
+
+def cmd_tensorboard(args):
+    """Runs the real TensorBoard on 127.0.0.1 until interrupted."""
+    from polykeras.dashboard import serve
+
+    _, url = serve(args.logdir, args.port, args.reload_interval)
+    print(f"TensorBoard {url}  (logs: {os.path.abspath(args.logdir)}; Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser():
+    parser = _Parser(
+        prog="polykeras",
+        description="Watch weights learn with Keras 3: a polynomial layer that starts at zero, "
+        "an MNIST MLP, TensorBoard logging and KerasTuner learning-rate search.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    fit = sub.add_parser("fit-poly", help="learn polynomial coefficients from zeros with compile/fit",
+                         description="Learn polynomial coefficients from zeros with compile/fit and compare "
+                         "them with float64 least squares.")
+    poly.add_arguments(fit, _add_outputs, _seed)
+    fit.set_defaults(func=poly.cmd_fit_poly)
+    demo = sub.add_parser("demo", help="the seed's problem end to end (what `make demo` runs)")
+    demo.add_argument("--log-dir", metavar="DIR", help="root of the demo's logs (default: logs)")
+    demo.set_defaults(func=lambda args: poly.cmd_demo(args, build_parser()))
+
+    train = sub.add_parser("train-mnist", help="train the MNIST MLP with compile/fit",
+                           description="Train the MNIST MLP with compile/fit; a killed run started again with "
+                           "the same arguments resumes from its last finished epoch.")
+    mnist.add_train_arguments(train, _add_outputs, _seed)
+    train.set_defaults(func=mnist.cmd_train_mnist)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy of a saved model on MNIST's test part")
+    evaluate.add_argument("model", help="a .keras model")
+    evaluate.add_argument("--data", default="auto", help="auto (default), keras, sample or PATH.npz")
+    evaluate.add_argument("--json", metavar="PATH", help="write {accuracy, ...} as JSON")
+    evaluate.set_defaults(func=mnist.cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="the digit in each PNG/JPEG image")
+    predict.add_argument("model", help="a .keras model")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files of any size")
+    predict.add_argument("--json", metavar="PATH", help="write the predictions as JSON")
+    predict.set_defaults(func=mnist.cmd_predict)
+
+    inspect = sub.add_parser("inspect", help="every variable of a saved model: path, shape, trainable")
+    inspect.add_argument("model", help="a .keras model")
+    inspect.set_defaults(func=mnist.cmd_inspect)
+
+    search = sub.add_parser("tune", help="search the learning rate with KerasTuner",
+                            description="Search the learning rate with KerasTuner; running the same command again "
+                            "continues the search. --workers N spreads it over N processes with KerasTuner's "
+                            "distributed mode.")
+    tune.add_tune_arguments(search, _add_outputs, _seed)
+    search.set_defaults(func=tune.cmd_tune)
+
+    find = sub.add_parser("lr-find", help="learning-rate range test: sweep the rate, plot the loss, suggest one")
+    tune.add_lr_find_arguments(find, _add_outputs, _seed)
+    find.set_defaults(func=tune.cmd_lr_find)
+
+    board = sub.add_parser("tensorboard", help="serve the logs with TensorBoard on 127.0.0.1")
+    board.add_argument("--logdir", default="logs", help="folder of runs (default: logs)")
+    board.add_argument("--port", type=int, default=6006, help="port, 0 for any free one (default: 6006)")
+    board.add_argument("--reload-interval", type=float, default=5.0, help="seconds between rescans (default: 5)")
+    board.set_defaults(func=cmd_tensorboard)
+    return parser
+
+
+def _join_signed_values(argv):
+    out = []
+    it = iter(argv)
+    for token in it:
+        if token in _SIGNED_LIST_OPTIONS:
+            value = next(it, None)
+            out.append(token if value is None else f"{token}={value}")
+        else:
+            out.append(token)
+    return out
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code."""
+    argv = _join_signed_values(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        _quiet_tensorflow()
+        return args.func(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:
+        # The library's own failures (polykeras.errors, imported by then); anything else is a bug
+        # and keeps its traceback.
+        errors = sys.modules.get("polykeras.errors")
+        if errors is None or not isinstance(e, (errors.InvalidArgumentError, errors.RunError)):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, errors.InvalidArgumentError) else EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,60 @@
+"""What the commands share: checking output paths, tables, JSON, and where the logs are."""
+
+import json
+import os
+import sys
+
+
+class UsageError(Exception):
+    """Bad input found by the command line itself (exit code 2)."""
+
+
+def progress():
+    """Keras's verbosity: a live progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def check_output_file(path, suffix=None, overwrite=True, option="--json"):
+    """Fails early for an output file that cannot or must not be written."""
+    if path is None:
+        return
+    if suffix and not path.endswith(suffix):
+        raise UsageError(f"{option} must name a {suffix} file. Received: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} names a directory. Received: {path}")
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"{option} target exists; pass --overwrite to replace it. Received: {path}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} folder does not exist. Received: {path}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} folder is not writable. Received: {path}")
+
+
+def write_json(path, payload):
+    """Writes `payload` to `path` (atomically) and says so; nothing without a path."""
+    if path:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+        print(f"json: {path}")
+
+
+def format_table(headers, rows):
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(str(c).rjust(w) for c, w in zip(row, widths)) for row in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def print_logs(run_dir):
+    """The run's log folder and the command that shows it."""
+    if run_dir:
+        print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
+
+
+def runs_dir(log_dir, task, no_log):
+    """The folder of a command's runs: `--log-dir`, else `logs/<task>`; None with --no-log."""
+    return None if no_log else (log_dir or os.path.join("logs", task))

@@ -1,0 +1,113 @@
+"""`polykeras tune` and `polykeras lr-find`."""
+
+import os
+
+from polykeras_cli.output import check_output_file, format_table, progress, runs_dir, write_json
+
+
+def add_tune_arguments(tune, add_outputs, seed_type):
+    tune.add_argument("task", choices=["poly", "mnist"], help="what to tune")
+    tune.add_argument("--tuner", choices=["hyperband", "random", "bayesian", "grid"], default="hyperband",
+                      help="search algorithm (default: hyperband)")
+    tune.add_argument("--max-trials", type=int, default=10, help="trials for random/bayesian/grid (default: 10)")
+    tune.add_argument("--max-epochs", type=int, default=None, help="epochs per trial at most (default: 20 poly, 9 mnist)")
+    tune.add_argument("--directory", help="where searches live (default: logs/tune)")
+    tune.add_argument("--project-name", help="the search's folder in --directory (default: the task)")
+    tune.add_argument("--overwrite", action="store_true", help="start the project again from scratch")
+    tune.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
+    tune.add_argument("--optimizers", help="also search over these optimizers, e.g. adam,sgd")
+    tune.add_argument("--from-lr-find", action="store_true", help="centre the search on the LR range test's suggestion")
+    tune.add_argument("--workers", type=int, default=0, help="worker processes on 127.0.0.1 (default: 0, in-process)")
+    tune.add_argument("--port", type=int, default=0, help="the chief's port with --workers (default: a free one)")
+    tune.add_argument("--seed", type=seed_type, default=0, help="seed (default: 0)")
+    tune.add_argument("--save", metavar="PATH.keras", help="retrain the best and save it")
+    tune.add_argument("--overwrite-save", action="store_true", help="allow --save to replace an existing file")
+    add_outputs(tune, "tune", save=False, log=False)
+    tune.add_argument("--verbose", action="store_true", help="show Keras's progress bars for every trial")
+
+
+def add_lr_find_arguments(find, add_outputs, seed_type):
+    find.add_argument("task", choices=["poly", "mnist"], help="what to test")
+    find.add_argument("--steps", type=int, default=100, help="learning rates tried (default: 100)")
+    find.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
+    find.add_argument("--seed", type=seed_type, default=0, help="seed (default: 0)")
+    find.add_argument("--plot", metavar="PATH.png", help="where to draw loss against rate (default: in the run's logs)")
+    add_outputs(find, "lr-find", save=False)
+
+
+def print_trial(trial):
+    """One line per finished trial: `trial 3/10  lr 2.1e-03  val_accuracy 0.9450  best 0.9517  41 s`."""
+    hp = trial["hyperparameters"]
+    score = "-" if trial["score"] is None else f"{trial['score']:.4f}"
+    best = "-" if trial["best_score"] is None else f"{trial['best_score']:.4f}"
+    optimizer = f"  {hp['optimizer']}" if "optimizer" in hp else ""
+    print(f"trial {trial['number']}/{trial['total']}  lr {hp['learning_rate']:.1e}{optimizer}  "
+          f"{trial['objective']} {score}  best {best}  {trial['seconds']:.0f} s", flush=True)
+
+
+def cmd_tune(args):
+    from polykeras import tuning
+
+    optimizers = args.optimizers.split(",") if args.optimizers else None
+    tuning.check_search_args(args.task, args.tuner, args.max_trials, args.max_epochs, args.workers, args.port,
+                             optimizers, args.seed)
+    check_output_file(args.save, ".keras", args.overwrite_save, "--save")
+    check_output_file(args.json)
+    data = tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed)
+    lr_range = None
+    if args.from_lr_find:
+        suggestion = tuning.lr_find(args.task, data, seed=args.seed).suggestion
+        lr_range = tuning.centred_lr_range(args.task, suggestion)
+        print(f"lr-find suggests {suggestion:.3g}; searching {lr_range[0]:.3g} to {lr_range[1]:.3g}")
+    result = tuning.search(
+        args.task, data, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
+        directory=args.directory or os.path.join("logs", "tune"), project_name=args.project_name,
+        overwrite=args.overwrite, workers=args.workers, lr_range=lr_range, optimizers=optimizers, seed=args.seed,
+        port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0,
+    )
+    if result is None:  # a worker of a distributed search (KERASTUNER_TUNER_ID set)
+        return 0
+    searched_optimizers = any("optimizer" in t["hyperparameters"] for t in result.trials)
+    print(format_table(
+        ["trial", "learning rate", *(["optimizer"] if searched_optimizers else []), result.objective, "epochs",
+         "status"],
+        [[t["trial_id"], f"{t['hyperparameters']['learning_rate']:.3g}",
+          *([t["hyperparameters"].get("optimizer", "")] if searched_optimizers else []),
+          "-" if t["score"] is None else f"{t['score']:.5g}", t["epochs"], t["status"]] for t in result.trials],
+    ))
+    shown = "-" if result.best_score is None else f"{result.best_score:.5g}"
+    print(f"\nbest: {result.best_hyperparameters} with {result.objective} {shown}; {len(result.trials)} trials, "
+          f"{result.trained_epochs} epochs trained, {result.seconds:.1f} s")
+    print(f"logs: {result.log_dir}  (view with: polykeras tensorboard --logdir {result.log_dir})")
+    if args.save:
+        result.best_model().save(args.save)
+        print(f"model (best, retrained for {result.max_epochs} epochs): {args.save}")
+    write_json(args.json, {**result.as_json(), "tuner": args.tuner})
+    return 0
+
+
+def cmd_lr_find(args):
+    from polykeras import tuning
+    from polykeras.callbacks import write_lr_find_events
+    from polykeras.plots import plot_lr_find
+    from polykeras.runs import new_run_dir
+
+    tuning.check_lr_find_steps(args.steps)
+    check_output_file(args.plot, ".png", True, "--plot")
+    check_output_file(args.json)
+    task_data = tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed)
+    root = runs_dir(args.log_dir, "lr-find", args.no_log)
+    run_dir = new_run_dir(root, args.task) if root else None
+    result = tuning.lr_find(args.task, task_data, steps=args.steps, seed=args.seed)
+    plot = args.plot or (os.path.join(run_dir, "lr_find.png") if run_dir else None)
+    picture = plot_lr_find(result, plot)
+    if run_dir:
+        write_lr_find_events(run_dir, result, picture)
+    print(f"suggested learning rate: {result.suggestion:.3g} (a tenth of the rate with the lowest smoothed loss, "
+          f"{len(result.rates)} rates from {result.rates[0]:.2g} to {result.rates[-1]:.2g})")
+    if plot:
+        print(f"plot: {plot}")
+    if run_dir:
+        print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
+    write_json(args.json, result.as_json())
+    return 0

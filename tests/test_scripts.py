@@ -1,0 +1,48 @@
+"""The example scripts, run as users run them (small settings through environment variables)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+
+def run_script(name, cwd, **settings):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **{k: str(v) for k, v in settings.items()}}
+    done = subprocess.run([sys.executable, os.path.join(REPO, "scripts", name)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_fit_polynomial_script_matches_least_squares(tmp_path):
+    out = run_script("fit_polynomial.py", tmp_path, EPOCHS=20)
+    assert "trainable: ['coefficients']" in out
+    assert "not trainable: ['domain_min', 'domain_max', 'basis_transform']" in out
+    rows = re.findall(r"^\s+x\^\d\s+0\s+(\S+)\s+(\S+)$", out, re.M)
+    learned, optimum = np.array(rows, float).T
+    np.testing.assert_allclose(learned, optimum, atol=1e-5)
+    assert float(re.search(r"relative gap: (\S+)", out).group(1)) < 1e-6
+    assert os.listdir(tmp_path / "logs" / "scripts" / "fit_polynomial" / "train")
+
+
+def test_train_mnist_script_trains_and_saves(tmp_path):
+    out = run_script("train_mnist.py", tmp_path, EPOCHS=2)
+    assert "sample: 4000 training and 1000 test images" in out
+    assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.8
+    assert (tmp_path / "mnist_mlp.keras").is_file()
+
+
+@pytest.mark.slow
+def test_tune_script_searches_and_saves_the_best(tmp_path):
+    out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=2)
+    assert re.findall(r"^trial (\d)/2 ", out, re.M) == ["1", "2"]
+    assert re.search(r"^best: \{'learning_rate': ", out, re.M)
+    assert (tmp_path / "best_mnist_mlp.keras").is_file()
+    trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "scripts" / "tune" / "mnist").glob("trial_*/trial.json")]
+    assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
