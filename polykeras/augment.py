@@ -1,0 +1,109 @@
+"""Random affine distortions of digits, written so that every backend runs them fast.
+
+Keras's `RandomTranslation`, `RandomRotation` and `RandomZoom` resample with a
+gather per pixel (`affine_transform`); under `jax.jit` on a CPU that costs
+about 20 times the MLP's own step. `RandomAffine` does the same kind of
+distortion (a small rotation, a zoom and a shift per image) as three
+one-dimensional resampling passes (the rotation split into three shears, as
+in Paeth's method), each a linear interpolation between two neighbours along
+one axis (`take_along_axis`). Only `keras.ops`: on this CPU the augmented
+epoch costs 1.6x the plain one on TensorFlow and 1.4x on JAX (it was 9x on
+JAX with Keras's layers).
+
+Example:
+
+>>> import numpy as np
+>>> layer = RandomAffine(rotation=0.03, zoom=0.08, translation=0.08, seed=1)
+>>> images = np.random.default_rng(0).random((2, 28, 28)).astype("float32")
+>>> bool(np.allclose(layer(images, training=False), images))  # only training distorts
+True
+>>> tuple(layer(images, training=True).shape)
+(2, 28, 28)
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from polykeras.errors import InvalidArgumentError
+
+
+@keras.saving.register_keras_serializable(package="polykeras")
+class RandomAffine(keras.layers.Layer):
+    """Rotates, zooms and shifts each image by a random amount, in training only.
+
+    Args:
+        rotation: Largest rotation, as a fraction of a full turn (0.03 is
+            about 10.8 degrees either way), like `RandomRotation`'s factor.
+        zoom: Largest zoom in or out, as a fraction (0.08: 92 % to 108 %).
+        translation: Largest shift, as a fraction of the height and width.
+        seed: Seed of the distortions.
+        **kwargs: Base layer keyword arguments, such as `name`.
+
+    Input shape:
+        `(batch, height, width)`, pixels as floats; the area moved in from
+        outside the image is 0.
+
+    Output shape:
+        The same as the input.
+    """
+
+    def __init__(self, rotation=0.03, zoom=0.08, translation=0.08, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("rotation", rotation), ("zoom", zoom), ("translation", translation)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 0.5:
+                raise InvalidArgumentError(f"{name} must be a number in [0, 0.5). Received: {name}={value!r}")
+        self.rotation = float(rotation)
+        self.zoom = float(zoom)
+        self.translation = float(translation)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        images = ops.cast(inputs, self.compute_dtype)
+        batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+
+        def uniform(limit):
+            return keras.random.uniform((batch, 1, 1), -limit, limit, dtype=self.compute_dtype,
+                                        seed=self.seed_generator)
+
+        angle = uniform(2 * math.pi * self.rotation)
+        scale = 1.0 / (1.0 + uniform(self.zoom))  # the source step per output pixel
+        shift_x, shift_y = uniform(self.translation * width), uniform(self.translation * height)
+        shear_x, shear_y = ops.tan(angle / 2), -ops.sin(angle)  # rotation = x-shear, y-shear, x-shear
+
+        images = _resample_rows(images, scale, shear_x, shift_x)
+        images = ops.transpose(_resample_rows(ops.transpose(images, (0, 2, 1)), scale, shear_y, shift_y), (0, 2, 1))
+        return _resample_rows(images, 1.0, shear_x, 0.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom,
+                "translation": self.translation, "seed": self.seed}
+
+
+def _resample_rows(images, scale, shear, shift):
+    """Resamples every row: output pixel x of row y takes the source at `c + (x - c) * scale + shear * (y - c) + shift`.
+
+    Linear interpolation between the two nearest source pixels of the row
+    (`take_along_axis` on the last axis); sources outside the row give 0.
+    """
+    height, width = images.shape[1], images.shape[2]
+    x = ops.arange(width, dtype=images.dtype)
+    y = ops.arange(height, dtype=images.dtype)[:, None]
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    source = centre_x + (x - centre_x) * scale + shear * (y - centre_y) + shift  # (batch, height, width)
+    left = ops.floor(source)
+    fraction = source - left
+    result = 0.0
+    for index, weight in ((left, 1.0 - fraction), (left + 1.0, fraction)):
+        inside = ops.cast((index >= 0) & (index <= width - 1), images.dtype)
+        taken = ops.take_along_axis(images, ops.cast(ops.clip(index, 0, width - 1), "int32"), axis=-1)
+        result = result + taken * weight * inside
+    return result
