@@ -16,6 +16,15 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import keras  # noqa: E402
+
+if keras.backend.backend() == "jax":
+    # The polynomial computes in float64; JAX truncates float64 to float32 unless its x64 mode is
+    # on, and it must be on before any array is made. JAX_ENABLE_X64=0 opts out.
+    import jax
+
+    jax.config.update("jax_enable_x64", os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"))
+
 from polykeras.callbacks import TensorBoard  # noqa: E402
 from polykeras.data import load_csv, load_mnist, synthetic_polynomial  # noqa: E402
 from polykeras.errors import InvalidArgumentError, RunError  # noqa: E402

@@ -9,7 +9,7 @@ all coefficients; for an MLP on 28x28 images, its first layer's kernels drawn
 as a grid of images.
 
 Summaries are built from NumPy with TensorBoard's own protobuf helpers and
-written by TensorBoard's `EventFileWriter`, without a TensorFlow op per value.
+written in TensorBoard's record format (`EventWriter`), without TensorFlow.
 The epoch hooks only copy the numbers they need; drawing, histogramming and
 writing happen on a background thread, during training when epochs are long
 and after it when they take milliseconds. `wait()` returns once everything is
@@ -19,16 +19,17 @@ on disk.
 import copy
 import functools
 import io
+import itertools
 import math
 import os
 import queue
+import socket
 import sys
 import threading
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageDraw
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.custom_scalar import layout_pb2
@@ -37,9 +38,10 @@ from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text.summary_v2 import text_pb
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
+from polykeras import backend
 from polykeras.errors import InvalidArgumentError
 from polykeras.layers import Polynomial
 
@@ -173,7 +175,12 @@ def kernel_grid(kernel, units=GRID_UNITS, side=28, scale=2):
 
 
 class EventWriter:
-    """Writes summaries to a new event file in `log_dir` with TensorBoard's `EventFileWriter`.
+    """Writes summaries to a new event file in `log_dir`, in TensorBoard's record format.
+
+    TensorBoard's own `EventFileWriter` opens files through `tf.io.gfile`,
+    which imports TensorFlow; this writer uses plain files and TensorBoard's
+    `RecordWriter`, so logging works the same, and as fast, on every backend.
+    The file is named as `EventFileWriter` names it.
 
     Example:
 
@@ -181,8 +188,18 @@ class EventWriter:
     ...     writer.write([scalar_value("loss", 0.5)], step=1)
     """
 
+    _count = itertools.count()
+
     def __init__(self, log_dir):
-        self._writer = EventFileWriter(log_dir)
+        os.makedirs(log_dir, exist_ok=True)
+        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(self._count)}"
+        self._file = open(os.path.join(log_dir, name), "wb")
+        self._records = RecordWriter(self._file)
+        self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def _add(self, event):
+        self._records.write(event.SerializeToString())
+        self._file.flush()
 
     def write(self, values, step, wall_time=None):
         """Writes summary values (or whole summaries) for one step as one event."""
@@ -192,11 +209,10 @@ class EventWriter:
                 summary.value.extend(value.value)
             else:
                 summary.value.append(value)
-        event = event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary)
-        self._writer.add_event(event)
+        self._add(event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary))
 
     def close(self):
-        self._writer.close()
+        self._file.close()
 
     def __enter__(self):
         return self
@@ -398,20 +414,11 @@ class TensorBoard(keras.callbacks.Callback):
                     if name.startswith("gradient_norm/")]
         if self.data is None:
             return []
-        if self._gradient_function is None:
-            x, y = (tf.constant(np.asarray(a)[: self.gradient_samples]) for a in self.data)
-            model = self.model
-
-            @tf.function(autograph=False)  # plain graph code: nothing for autograph to convert
-            def norms():
-                with tf.GradientTape() as tape:
-                    loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
-                gradients = tape.gradient(loss, model.trainable_variables)
-                return [tf.zeros(()) if g is None else tf.norm(g) for g in gradients]
-
-            self._gradient_function = norms
+        if self._gradient_function is None:  # compiled on first use, for this model
+            x, y = (np.asarray(a)[: self.gradient_samples] for a in self.data)
+            self._gradient_function = backend.gradient_function(self.model, x, y)
         paths = [v.path for v in self.model.trainable_variables]
-        return list(zip(paths, (float(n) for n in self._gradient_function())))
+        return [(path, float(np.linalg.norm(g))) for path, g in zip(paths, self._gradient_function())]
 
 
 class CoefficientHistory(keras.callbacks.Callback):

@@ -19,8 +19,9 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from polykeras import backend
+from polykeras.augment import RandomAffine
 from polykeras.checks import check_learning_rate, check_positive_int, make_optimizer
 from polykeras.errors import InvalidArgumentError, LossBecameNaN, TrainingCollapsed
 from polykeras.runs import TrainingRun
@@ -76,10 +77,7 @@ def mnist_mlp(
     inputs = keras.Input(shape=(28, 28), dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     if augment:
-        x = layers.Reshape((28, 28, 1), name="to_channels")(x)
-        x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant", name="shift")(x)
-        x = layers.RandomRotation(0.03, fill_mode="constant", name="rotate")(x)
-        x = layers.RandomZoom(0.08, fill_mode="constant", name="zoom")(x)
+        x = RandomAffine(rotation=0.03, zoom=0.08, translation=0.08, name="distort")(x)
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(hidden, start=1):
         x = layers.Dense(units, activation="relu", kernel_initializer=kernel_initializer, name=f"hidden_{i}")(x)
@@ -214,7 +212,7 @@ def train_mnist(
         check_positive_int(value, name)
     check_learning_rate(learning_rate)
     (x_train, y_train), (x_test, y_test) = data
-    keras.utils.set_random_seed(seed)
+    backend.set_random_seed(seed)
     model = mnist_mlp(hidden, dropout, kernel_initializer=init, augment=augment)  # validates the architecture
     compile_mnist(model, learning_rate, epochs * math.ceil(len(x_train) / batch_size))
     guard = _NanGuard()
@@ -287,16 +285,18 @@ def symmetry_report(model, images, labels):
         `kernel_gradient_norm`.
     """
     hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
-    with tf.GradientTape() as tape:
-        probabilities = model(images, training=False)
-        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities))
-    gradients = tape.gradient(loss, [layer.kernel for layer in hidden])
+
+    def loss(y_true, probabilities):
+        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y_true, probabilities))
+
+    gradients = dict(zip((v.path for v in model.trainable_variables),
+                         backend.gradient_function(model, images, labels, loss=loss, jit=False)()))
     report = []
-    for layer, gradient in zip(hidden, gradients):
+    for layer in hidden:
         kernel, bias = (np.asarray(w) for w in layer.get_weights())
         units = np.vstack([kernel, bias[None, :]]).T
         distinct = len(np.unique(np.round(units, 6), axis=0))
-        norm = 0.0 if gradient is None else float(tf.norm(gradient))
+        norm = float(np.linalg.norm(gradients[layer.kernel.path]))
         report.append({"layer": layer.name, "units": int(kernel.shape[1]), "distinct_units": distinct,
                        "kernel_gradient_norm": norm})
     return report

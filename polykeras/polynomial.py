@@ -20,8 +20,8 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from polykeras import backend
 from polykeras.checks import check_positive_int, make_optimizer
 from polykeras.data import check_xy
 from polykeras.layers import Polynomial, check_basis, check_degree, check_distinct, pad_coefficients
@@ -85,31 +85,12 @@ class PolynomialRegression(keras.Model):
         """Sets the layer's domain (and orthonormal basis) from `x`; see `Polynomial.adapt`."""
         self.polynomial.adapt(x)
 
-    def train_step(self, data):
-        """`steps_per_batch` descent steps on the batch; logs the loss and the gradient norm."""
-        x, y = data[:2]
-        variable = self.polynomial.basis_coefficients
+    def train_step(self, *args):
+        """`steps_per_batch` descent steps on the batch, the backend's way (see `polykeras.backend`).
 
-        def descend():
-            with tf.GradientTape() as tape:
-                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
-            gradients = tape.gradient(loss, self.trainable_variables)
-            self.optimizer.apply(gradients, self.trainable_variables)
-            for metric in self.metrics:  # compute_loss leaves the loss tracker to the caller
-                if metric.name == "loss":
-                    metric.update_state(loss)
-            return tf.norm(gradients[0])
-
-        if self.steps_per_batch == 1:
-            norm = descend()
-        else:
-            _, norm = tf.while_loop(
-                lambda step, _: step < self.steps_per_batch,
-                lambda step, _: (step + 1, descend()),
-                (tf.constant(0), tf.zeros((), variable.dtype)),
-            )
-        # The gradient norm rides along in the logs, where the TensorBoard callback finds it.
-        return {**self.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
+        Logs the loss and the coefficients' gradient norm.
+        """
+        return backend.polynomial_train_step(self, *args)
 
     def get_config(self):
         layer = self.polynomial
@@ -184,14 +165,6 @@ class PolynomialFit:
         }
 
 
-def _dataset(x, y, batch_size, seed):
-    """An endless tf.data stream of batches; one pass is `ceil(n / batch_size)` steps."""
-    if batch_size >= len(x):
-        return tf.data.Dataset.from_tensors((x, y)).repeat()
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    return ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat()
-
-
 def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size):
     """Validates everything `fit_polynomial` takes, before any training or writing."""
     check_degree(degree)
@@ -261,7 +234,7 @@ def fit_polynomial(
 
         log_dir = new_run_dir(runs_dir, f"{basis}-d{degree}")
         callbacks = [polynomial_logger(log_dir, x, y, degree, epochs, batch_size), *callbacks]
-    keras.utils.set_random_seed(seed)
+    backend.set_random_seed(seed)
     batch_size = len(x) if batch_size is None else min(batch_size, len(x))
     steps_per_pass = math.ceil(len(x) / batch_size)
     passes = epoch_grouping(epochs) if steps_per_pass == 1 else 1
@@ -277,12 +250,11 @@ def fit_polynomial(
     )
     start = time.perf_counter()
     history = model.fit(
-        _dataset(x, y, batch_size, seed),
+        **backend.fit_inputs(x, y, batch_size, seed),
         epochs=epochs // passes,
-        steps_per_epoch=steps_per_pass,
         callbacks=list(callbacks),
         verbose=verbose,
-        shuffle=False,  # the dataset shuffles mini-batches itself
+        shuffle=False,  # the inputs shuffle mini-batches themselves
     )
     train_seconds = time.perf_counter() - start
     for callback in callbacks:

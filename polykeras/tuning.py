@@ -24,10 +24,10 @@ import keras
 import keras_tuner
 import keras_tuner.src.utils
 import numpy as np
-import tensorflow as tf
-from tensorboard.plugins.hparams import api as hparams_api
+from keras_tuner.src.engine import tuner_utils
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
+from polykeras import backend
 from polykeras import data as datasets
 from polykeras.checks import make_optimizer
 from polykeras.errors import InvalidArgumentError
@@ -142,10 +142,9 @@ class PolynomialHyperModel(_LearningRateHyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        train = tf.data.Dataset.from_tensors(self.train).repeat()
-        validation = tf.data.Dataset.from_tensors(self.validation)
-        kwargs.pop("x", None)
-        return model.fit(train, steps_per_epoch=1, validation_data=validation, shuffle=False, **kwargs)
+        kwargs.pop("x", None)  # one full-batch step per epoch, validated on the whole held-out part
+        return model.fit(**backend.fit_inputs(*self.train, len(self.train[0]), seed=0), shuffle=False,
+                         validation_data=self.validation, validation_batch_size=len(self.validation[0]), **kwargs)
 
     def space(self):
         return {**super().space(), "degree": self.degree, "basis": self.basis, "points": len(self.train[0])}
@@ -224,9 +223,27 @@ def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/t
 
 
 class _ReportsTrials:
-    """Calls `self.trial_callback(trial, seconds)` as each trial ends (KerasTuner's `on_trial_end` hook)."""
+    """What polykeras adds to KerasTuner's tuners, on every backend.
+
+    - Calls `self.trial_callback(trial, seconds)` as each trial ends.
+    - Sends a `TensorBoard` callback's logs to `<log_dir>/<trial>/execution<k>`
+      with the trial's HParams. KerasTuner does this on TensorFlow only (its
+      `_configure_tensorboard_dir` returns early on other backends, because
+      `tensorboard.plugins.hparams.api` imports TensorFlow); this version
+      writes the HParams with `summary_v2`, which does not.
+    """
 
     trial_callback = None
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        from polykeras.callbacks import EventWriter
+
+        for callback in callbacks:
+            if callback.__class__.__name__ == "TensorBoard":
+                callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
+                hparams = tuner_utils.convert_hyperparams_to_hparams(trial.hyperparameters, hparams_summary)
+                with EventWriter(callback.log_dir) as writer:
+                    writer.write([hparams_summary.hparams_pb(hparams, trial_id=trial.trial_id)], step=0)
 
     def on_trial_begin(self, trial):
         self._trial_start = time.perf_counter()
@@ -295,12 +312,12 @@ def write_hparams_config(log_dir, hypermodel):
     dashboard the true domain (`RealInterval`, sampled log-uniformly).
     """
     low, high = hypermodel.lr_range
-    hparams = [hparams_api.HParam("learning_rate", hparams_api.RealInterval(float(low), float(high)),
-                                  description="log-uniform")]
+    hparams = [hparams_summary.HParam("learning_rate", hparams_summary.RealInterval(float(low), float(high)),
+                                      description="log-uniform")]
     if len(hypermodel.optimizers) > 1:
-        hparams.append(hparams_api.HParam("optimizer", hparams_api.Discrete(list(hypermodel.optimizers))))
+        hparams.append(hparams_summary.HParam("optimizer", hparams_summary.Discrete(list(hypermodel.optimizers))))
     names = ["loss"] + (["accuracy"] if hypermodel.task == "mnist" else [])
-    metrics = [hparams_api.Metric(f"epoch_{n}", group=group, display_name=f"{prefix}{n}")
+    metrics = [hparams_summary.Metric(f"epoch_{n}", group=group, display_name=f"{prefix}{n}")
                for n in names for group, prefix in (("validation", "val_"), ("train", ""))]
     from polykeras.callbacks import EventWriter
 
@@ -677,7 +694,7 @@ def lr_find(task, data=None, *, steps=100, seed=0):
     check_task(task)
     check_lr_find_steps(steps)
     data = task_data(task, data, seed)
-    keras.utils.set_random_seed(seed)
+    backend.set_random_seed(seed)
     start, stop = LR_FIND_RANGES[task]
     sweep = LearningRateSweep(start, stop, steps)
     if task == "poly":
@@ -685,15 +702,18 @@ def lr_find(task, data=None, *, steps=100, seed=0):
         model = PolynomialRegression(5)
         model.adapt(x)
         model.compile(optimizer=keras.optimizers.SGD(start), loss=keras.losses.MeanSquaredError(dtype="float64"))
-        batches = tf.data.Dataset.from_tensors((x, y)).repeat()
+        batch_size = len(x)
+        inputs, targets = np.tile(x, steps), np.tile(y, steps)  # the whole data, once per rate
     else:
         (x, y), _ = data
         model = mnist_mlp()
         model.compile(optimizer=keras.optimizers.Adam(start),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
-        batches = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, 10)))
-        batches = batches.shuffle(len(x), seed=seed).repeat().batch(MNIST_BATCH_SIZE)
-    model.fit(batches, epochs=1, steps_per_epoch=steps, callbacks=[sweep], verbose=0, shuffle=False)
+        batch_size = MNIST_BATCH_SIZE
+        order = np.concatenate([np.random.default_rng(seed + k).permutation(len(x))
+                                for k in range(math.ceil(steps * batch_size / len(x)))])[: steps * batch_size]
+        inputs, targets = x[order], keras.utils.to_categorical(y[order], 10)  # a fresh batch per rate
+    model.fit(inputs, targets, batch_size=batch_size, epochs=1, callbacks=[sweep], verbose=0, shuffle=False)
     rates, losses = sweep.rates[: len(sweep.losses)], np.asarray(sweep.losses)
     return LrFindResult(task=task, rates=rates, losses=losses, smoothed=smooth(losses),
                         suggestion=suggest_learning_rate(rates, losses))

@@ -1,4 +1,4 @@
-"""Shared fixtures: quiet TensorFlow, a fixed seed, and a runner for the CLI."""
+"""Shared fixtures: the backend (KERAS_BACKEND, TensorFlow by default), a fixed seed, and runners for the CLI."""
 
 import os
 import subprocess
@@ -15,9 +15,25 @@ import polykeras_cli  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+BACKEND = keras.backend.backend()
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a backend other than TensorFlow, skips the tests about TensorFlow alone (marked `tensorflow`) and
+    those that do not depend on the backend (marked `any_backend`), which the TensorFlow pass runs."""
+    if BACKEND != "tensorflow":
+        for item in items:
+            for marker, reason in (("tensorflow", "about TensorFlow alone"),
+                                   ("any_backend", "does not depend on the backend; the TensorFlow pass runs it")):
+                if marker in item.keywords:
+                    item.add_marker(pytest.mark.skip(reason=f"{reason} (this pass: {BACKEND})"))
+
+
 @pytest.fixture(autouse=True)
 def seed():
-    keras.utils.set_random_seed(0)
+    from polykeras import backend
+
+    backend.set_random_seed(0)
 
 
 @pytest.fixture

@@ -1,0 +1,133 @@
+"""JAX's way: `model.stateless_call(trainable, non_trainable, x)` is a pure function of the variables' values,
+and `jax.grad` differentiates it with respect to its first argument only.
+"""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from polykeras.backend.common import loss_tracker
+
+
+def polynomial_train_step(model, state, data):
+    """`model.steps_per_batch` descent steps on one batch, inside one jitted call.
+
+    Args:
+        model: A compiled `PolynomialRegression`.
+        state: `(trainable, non_trainable, optimizer, metrics)` variable values, as Keras's JAX trainer passes them.
+        data: The batch.
+
+    Returns:
+        `(logs, new_state)`; the logs hold the metrics and `gradient_norm/<coefficients' path>`.
+    """
+    trainable, non_trainable, optimizer_values, metrics = state
+    x, y = data[:2]
+
+    def loss(trainable, non_trainable, optimizer_values):  # a pure function of the values
+        return model.compute_loss_and_updates(trainable, non_trainable, metrics, x, y, None, training=True,
+                                              optimizer_variables=optimizer_values)
+
+    grad = jax.value_and_grad(loss, has_aux=True)  # with respect to the first argument: the trainable values
+
+    def descend(carry):
+        trainable, non_trainable, optimizer_values, loss_sum = carry[:4]
+        (_, (loss_value, _, non_trainable, _)), gradients = grad(trainable, non_trainable, optimizer_values)
+        trainable, optimizer_values = model.optimizer.stateless_apply(optimizer_values, gradients, trainable)
+        return trainable, non_trainable, optimizer_values, loss_sum + loss_value, jnp.linalg.norm(gradients[0])
+
+    carry = descend((trainable, non_trainable, optimizer_values, 0.0))
+    if model.steps_per_batch > 1:
+        carry = jax.lax.fori_loop(1, model.steps_per_batch, lambda _, c: descend(c), carry)
+    trainable, non_trainable, optimizer_values, loss_sum, norm = carry
+
+    # As TensorFlow's step: the tracker averages the loss of every descent step (each before its update).
+    steps = model.steps_per_batch
+    with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics))) as scope:
+        loss_tracker(model).update_state(loss_sum / steps, sample_weight=steps)
+        logs = {metric.name: metric.result() for metric in model.metrics}
+    metrics = [scope.get_current_value(v) if scope.get_current_value(v) is not None else old
+               for v, old in zip(model.metrics_variables, metrics)]
+    logs[f"gradient_norm/{model.polynomial.basis_coefficients.path}"] = norm
+    return logs, (trainable, non_trainable, optimizer_values, metrics)
+
+
+def gradient_function(model, x, y, loss=None, jit=True):
+    """A function returning the gradient of the loss on `(x, y)` for each trainable variable.
+
+    Args:
+        model: A built Keras model.
+        x: Inputs.
+        y: Targets.
+        loss: `loss(y_true, y_pred)`; default the model's compiled loss.
+        jit: Compile it with `jax.jit` (for repeated calls).
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+
+    def value(trainable, non_trainable, metrics):
+        y_pred, _ = model.stateless_call(trainable, non_trainable, x)  # inference: no dropout or augmentation
+        if loss is not None:
+            return loss(y, y_pred)
+        return model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
+                                            training=False)[0]
+
+    gradient = jax.grad(value)
+    if jit:
+        gradient = jax.jit(gradient)
+
+    def compute():
+        values = [[v.value for v in variables] for variables in
+                  (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)]
+        return [np.asarray(g) for g in gradient(*values)]
+
+    return compute
+
+
+def gradient_by_variable(model, x, y):
+    """`{variable path: gradient}` over all of the model's variables, None for the non-trainable ones.
+
+    `stateless_call` takes trainable and non-trainable values as separate
+    arguments; `jax.grad` differentiates with respect to the first only, so
+    the non-trainable variables get no gradient by construction.
+    """
+    trainable = {v.path: g for v, g in zip(model.trainable_variables, gradient_function(model, x, y, jit=False)())}
+    return {v.path: trainable.get(v.path) for v in model.weights}
+
+
+def set_random_seed(seed):
+    """Seeds Python, NumPy and Keras (`keras.utils.set_random_seed`) without importing TensorFlow.
+
+    Keras's `set_random_seed` also seeds TensorFlow whenever TensorFlow can be
+    imported, which loads all of it (seconds and hundreds of MB) into a JAX
+    process. Unless TensorFlow is already loaded, it is hidden for that call,
+    so Keras treats it as absent in this process, as in a JAX-only install.
+    """
+    if "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # `import tensorflow` now raises ImportError
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
+
+
+def fit_inputs(x, y, batch_size, seed):
+    """`model.fit` arguments for endless batches of `(x, y)`: one pass is `ceil(n / batch_size)` steps.
+
+    A generator, reshuffled every pass when batched: Keras casts NumPy arrays
+    to `floatx` (float32) on JAX, and the polynomial needs float64 inputs.
+    """
+    steps = -(-len(x) // batch_size)
+
+    def batches():
+        rng = np.random.default_rng(seed)
+        while True:
+            order = rng.permutation(len(x)) if steps > 1 else slice(None)
+            xs, ys = x[order], y[order]
+            for k in range(steps):
+                yield xs[k * batch_size:(k + 1) * batch_size], ys[k * batch_size:(k + 1) * batch_size]
+
+    return {"x": batches(), "steps_per_epoch": steps}

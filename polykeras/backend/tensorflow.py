@@ -1,0 +1,91 @@
+"""TensorFlow's way: a `GradientTape` watches the trainable variables while the loss is computed."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from polykeras.backend.common import loss_tracker
+
+
+def polynomial_train_step(model, data):
+    """`model.steps_per_batch` descent steps on one batch, inside one graph call.
+
+    Returns:
+        The logs: the metrics and `gradient_norm/<coefficients' path>`.
+    """
+    x, y = data[:2]
+    variable = model.polynomial.basis_coefficients
+
+    def descend():
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply(gradients, model.trainable_variables)
+        loss_tracker(model).update_state(loss)  # compute_loss leaves the tracker to the caller
+        return tf.norm(gradients[0])
+
+    if model.steps_per_batch == 1:
+        norm = descend()
+    else:
+        _, norm = tf.while_loop(
+            lambda step, _: step < model.steps_per_batch,
+            lambda step, _: (step + 1, descend()),
+            (tf.constant(0), tf.zeros((), variable.dtype)),
+        )
+    # The gradient norm rides along in the logs, where the TensorBoard callback finds it.
+    return {**model.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
+
+
+def gradient_function(model, x, y, loss=None, jit=True):
+    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (zeros where none flows).
+
+    Args:
+        model: A built Keras model.
+        x: Inputs.
+        y: Targets.
+        loss: `loss(y_true, y_pred)`; default the model's compiled loss.
+        jit: Trace it with `tf.function` (for repeated calls).
+    """
+    x, y = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
+    variables = model.trainable_variables
+
+    def compute():
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=False)
+            value = model.compute_loss(x=x, y=y, y_pred=y_pred) if loss is None else loss(y, y_pred)
+        gradients = tape.gradient(value, variables)
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)]
+
+    compiled = tf.function(compute, autograph=False) if jit else compute
+    return lambda: [np.asarray(g) for g in compiled()]
+
+
+def gradient_by_variable(model, x, y):
+    """`{variable path: gradient}` over all of the model's variables, None where the tape gives none.
+
+    The tape watches trainable variables only, so `tape.gradient` returns
+    None for every non-trainable one: they are left alone by the optimizer.
+    """
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
+    gradients = tape.gradient(loss, model.weights)
+    return {v.path: None if g is None else np.asarray(g) for v, g in zip(model.weights, gradients)}
+
+
+def set_random_seed(seed):
+    """Seeds Python, NumPy, Keras and TensorFlow (`keras.utils.set_random_seed`)."""
+    keras.utils.set_random_seed(seed)
+
+
+def fit_inputs(x, y, batch_size, seed):
+    """`model.fit` arguments for endless batches of `(x, y)`: one pass is `ceil(n / batch_size)` steps.
+
+    A `tf.data` stream built once: Keras builds a new pipeline from NumPy
+    arrays every epoch, which costs more than a polynomial's whole epoch.
+    """
+    if batch_size >= len(x):
+        data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    else:
+        data = tf.data.Dataset.from_tensor_slices((x, y))
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat()
+    return {"x": data, "steps_per_epoch": -(-len(x) // batch_size)}
