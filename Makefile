@@ -16,8 +16,18 @@ TOOLS     := $(shell grep -oE '^(uv|setuptools)==[^ ]+' $(BOOTSTRAP))
 demo: $(STAMP)
 	$(BIN)/polykeras demo
 
+# The suite on TensorFlow (the default) and again on JAX, the two passes side by side on the
+# two cores (the JAX pass's log is printed after the TensorFlow pass's). Tests marked
+# `tensorflow` or `any_backend` run in the TensorFlow pass only.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(call both-backends,$(BIN)/python)
+
+define both-backends
+	KERAS_BACKEND=jax $(1) -m pytest $(PYTEST_ARGS) > $(VENV)/jax-pass.log 2>&1 & jax=$$!; \
+	KERAS_BACKEND=tensorflow $(1) -m pytest $(PYTEST_ARGS); tf=$$?; \
+	wait $$jax; jx=$$?; echo "== the JAX pass"; cat $(VENV)/jax-pass.log; \
+	echo "tensorflow pass: exit $$tf; jax pass: exit $$jx"; test $$tf -eq 0 -a $$jx -eq 0
+endef
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
@@ -32,7 +42,7 @@ $(UV):
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(BOOTSTRAP)
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --extra test
+	$(UV) sync --locked --extra test --extra jax
 	touch $@
 
 # Regenerates the lock from pyproject.toml's ranges at today's newest releases.
@@ -45,9 +55,9 @@ lock: | $(UV)
 test-latest test-lowest: test-%: | $(UV)
 	$(UV) venv --allow-existing --python $(PYTHON) .venv-$*
 	$(UV) pip install --python .venv-$*/bin/python --upgrade \
-		--resolution $(if $(filter latest,$*),highest,lowest-direct) --editable '.[test]' $(TOOLS)
-	$(UV) pip list --python .venv-$*/bin/python | grep -E '^(keras|keras-tuner|tensorflow|tensorboard|numpy) '
-	.venv-$*/bin/python -m pytest $(PYTEST_ARGS)
+		--resolution $(if $(filter latest,$*),highest,lowest-direct) --editable '.[test,jax]' $(TOOLS)
+	$(UV) pip list --python .venv-$*/bin/python | grep -E '^(keras|keras-tuner|tensorflow|tensorboard|numpy|jax) '
+	@$(call both-backends,.venv-$*/bin/python)
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-lowest build dist *.egg-info

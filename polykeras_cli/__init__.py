@@ -5,6 +5,9 @@ registers the layers with Keras and so imports a backend (TensorFlow by
 default), while `polykeras --help` must answer at once. Commands import what
 they need when they run.
 
+The backend is TensorFlow unless `--backend jax` or `KERAS_BACKEND=jax` says
+otherwise; every command prints it and writes it to its JSON.
+
 Exit codes: 0 done; 1 the run failed (diverged, collapsed, the same run in
 progress, a search process died), with one `error:` line, or a bug, with its
 traceback; 2 bad input (`error: <what is wrong, with the value>`), found
@@ -36,25 +39,37 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _quiet_tensorflow():
-    """Imports TensorFlow without its import-time log lines.
+BACKENDS = ("tensorflow", "jax")
 
-    `TF_CPP_MIN_LOG_LEVEL` silences most of them; a few (absl's
-    initialisation notice, the CUDA probe) are written to file descriptor 2
-    before TensorFlow reads it, so stderr is pointed at /dev/null for the
-    import alone.
+
+def _load_backend(requested):
+    """Selects the Keras backend (`--backend`, else `KERAS_BACKEND`, else TensorFlow) and imports it quietly.
+
+    TensorFlow's import-time log lines (absl's initialisation notice, the
+    CUDA probe) are written to file descriptor 2 before it reads
+    `TF_CPP_MIN_LOG_LEVEL`, so stderr is pointed at /dev/null for the import
+    alone. Returns the backend's name.
     """
+    current = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
+    if requested:
+        if current not in (None, requested):
+            raise UsageError(f"--backend cannot change the backend of a process where Keras runs on {current}. "
+                             f"Received: --backend {requested}")
+        os.environ["KERAS_BACKEND"] = requested
+    backend = current or os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if backend not in BACKENDS:
+        raise UsageError(f"polykeras runs on the {' or '.join(BACKENDS)} backend. Received: KERAS_BACKEND={backend}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import keras  # noqa: F401  (imports the backend, TensorFlow only for tensorflow)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    return backend
 
 
 def _seed(text):
@@ -98,6 +113,8 @@ def build_parser():
         description="Watch weights learn with Keras 3: a polynomial layer that starts at zero, "
         "an MNIST MLP, TensorBoard logging and KerasTuner learning-rate search.",
     )
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fit = sub.add_parser("fit-poly", help="learn polynomial coefficients from zeros with compile/fit",
                          description="Learn polynomial coefficients from zeros with compile/fit and compare "
@@ -170,7 +187,7 @@ def main(argv=None):
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
-        _quiet_tensorflow()
+        print(f"backend: {_load_backend(args.backend)}", flush=True)
         return args.func(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -117,7 +117,7 @@ def cmd_predict(args):
     probabilities = model.predict(images, verbose=0)
     rows = [[p, int(np.argmax(q)), f"{float(np.max(q)):.3f}"] for p, q in zip(args.images, probabilities)]
     print(format_table(["image", "digit", "probability"], rows))
-    write_json(args.json, [{"image": r[0], "digit": r[1], "probability": float(r[2])} for r in rows])
+    write_json(args.json, {"predictions": [{"image": r[0], "digit": r[1], "probability": float(r[2])} for r in rows]})
     return 0
 
 

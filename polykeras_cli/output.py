@@ -32,11 +32,13 @@ def check_output_file(path, suffix=None, overwrite=True, option="--json"):
 
 
 def write_json(path, payload):
-    """Writes `payload` to `path` (atomically) and says so; nothing without a path."""
+    """Writes `payload`, with the Keras backend, to `path` (atomically) and says so; nothing without a path."""
     if path:
+        import keras
+
         tmp = f"{path}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2)
+            json.dump({"backend": keras.backend.backend(), **payload}, f, indent=2)
             f.write("\n")
         os.replace(tmp, path)
         print(f"json: {path}")

@@ -129,7 +129,26 @@ def cmd_demo(args, parser):
     ))
     print("\nThe optimizer, not the initial value, moves the coefficients; how fast depends on the basis.")
     _demo_symmetry(demo)
+    _demo_what_is_trained(demo)
     return 0
+
+
+def _demo_what_is_trained(demo):
+    """The seed's second question: how does Keras know which variables to train?"""
+    import keras
+
+    from polykeras.data import synthetic_polynomial
+
+    name = keras.backend.backend()
+    print(f"\n== 4. How Keras knows what to train (backend: {name})")
+    print(f"On {name}, {demo.HOW_KERAS_TRAINS[name]}.\n")
+    x, y = synthetic_polynomial(**{k: v for k, v in demo.SEED_PROBLEM.items() if k != "degree"})
+    rows = [[v["path"], "x".join(map(str, v["shape"])) or "scalar", "yes" if v["trainable"] else "no",
+             "none" if v["gradient_norm"] is None else f"{v['gradient_norm']:.4g}"]
+            for v in demo.what_gets_a_gradient(x, y, demo.SEED_PROBLEM["degree"])]
+    print(format_table(["variable", "shape", "trainable", "gradient norm at the start"], rows))
+    print("\nOnly `coefficients` gets a gradient, so only it moves; `adapt` set the domain and the basis, and the")
+    print("optimizer leaves them alone (model.trainable_weights lists coefficients alone).")
 
 
 def _demo_symmetry(demo):

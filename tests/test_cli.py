@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from polykeras.data import synthetic_polynomial
 from polykeras.seed import run_seed_program
 
 
+@pytest.mark.any_backend
 def test_help_does_not_import_tensorflow():
     done = run_python(
         "import sys, polykeras_cli\n"
@@ -100,6 +103,7 @@ BAD_INPUT = [
 ]
 
 
+@pytest.mark.any_backend
 @pytest.mark.parametrize("args, message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, message):
     (tmp_path / "nan.csv").write_text("x,y\n1,2\n2,nan\n3,4\n")
@@ -113,6 +117,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, me
     assert sorted(os.listdir(tmp_path)) == before
 
 
+@pytest.mark.any_backend
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     done = run_python("import sys, polykeras_cli; sys.exit(polykeras_cli.main(['fit-poly', '--degree', '-2']))",
                       cwd=tmp_path)
@@ -120,6 +125,7 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     assert done.stderr == "error: degree must be an integer from 0 to 20. Received: degree=-2\n"
 
 
+@pytest.mark.any_backend
 def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
     # A ValueError from below polykeras's own checks is a bug, not bad input.
     done = run_python("import sys, polykeras_cli, polykeras.polynomial\n"
@@ -129,6 +135,26 @@ def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr and "error:" not in done.stderr
     assert done.stderr.rstrip().endswith("ValueError: a bug below polykeras")
+
+
+@pytest.mark.any_backend
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_backend_option_is_printed_and_in_the_json(tmp_path, backend):
+    done = run_python(f"import sys, polykeras_cli; sys.exit(polykeras_cli.main(['--backend', '{backend}', "
+                      "'fit-poly', '--no-log', '--json', 'f.json']))", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == f"backend: {backend}"
+    result = json.loads((tmp_path / "f.json").read_text())
+    assert result["backend"] == backend and result["relative_coefficient_gap"] < 1e-3
+
+
+@pytest.mark.any_backend
+def test_an_unsupported_backend_is_bad_input(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    done = subprocess.run([sys.executable, "-m", "polykeras_cli", "fit-poly"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: polykeras runs on the tensorflow or jax backend. Received: KERAS_BACKEND=torch\n"
 
 
 def test_demo(cli, tmp_path):
@@ -143,7 +169,6 @@ def test_demo(cli, tmp_path):
 # MNIST commands
 
 import signal  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
@@ -225,7 +250,7 @@ def test_evaluate_inspect_predict(cli, tmp_path, mnist_model):
         big.save(tmp_path / paths[-1])
     code, out, err = cli("predict", mnist_model, *paths, "--json", "p.json")
     assert code == 0, err
-    digits = [row["digit"] for row in json.loads((tmp_path / "p.json").read_text())]
+    digits = [row["digit"] for row in json.loads((tmp_path / "p.json").read_text())["predictions"]]
     assert np.mean(np.array(digits) == predicted) >= 0.9
 
 
@@ -238,6 +263,7 @@ def test_inspect_shows_the_polynomial_domain_as_non_trainable(cli, tmp_path):
                     "polynomial/domain_max": "no", "polynomial/basis_transform": "no"}
 
 
+@pytest.mark.any_backend
 def test_models_are_loaded_only_in_safe_mode(cli, tmp_path):
     inputs = keras.Input((28, 28))
     unsafe = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
@@ -273,6 +299,7 @@ MNIST_BAD_INPUT = [
 ]
 
 
+@pytest.mark.any_backend
 @pytest.mark.parametrize("args, message", MNIST_BAD_INPUT, ids=[" ".join(a) for a, _ in MNIST_BAD_INPUT])
 def test_mnist_bad_input(cli, tmp_path, args, message):
     (tmp_path / "corrupt.npz").write_bytes(b"garbage")
@@ -307,20 +334,22 @@ def _wait_for_backup(process, tmp_path, epochs):
 
 
 def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
-    epochs = 60  # long enough that the first run outlives its twin's start
+    epochs = 30
     args = ["train-mnist", *QUICK, "--epochs", str(epochs), "--json", "r.json"]
     first = popen(*args, cwd=tmp_path)
     try:
         _wait_for_backup(first, tmp_path, 1)
-        # The same arguments in a second terminal: refused before it writes anything.
+        # The same arguments in a second terminal, while the first is paused (so it cannot finish meanwhile):
+        # refused before it writes anything.
+        first.send_signal(signal.SIGSTOP)
         runs = tmp_path / "logs" / "train-mnist"
         listing = (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs)))
         twin = popen(*args, cwd=tmp_path)
         twin_out, _ = twin.communicate(timeout=120)
-        assert first.poll() is None, "the first run ended before its twin was checked"
         assert twin.returncode == 1 and twin_out.endswith(f"error: the same run is in progress (pid {first.pid})\n"), twin_out
         assert "Epoch 1/" not in twin_out
         assert (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs))) == listing  # no new run folder, no JSON
+        first.send_signal(signal.SIGCONT)
 
         _wait_for_backup(first, tmp_path, 2)
         first.send_signal(signal.SIGKILL)
@@ -344,6 +373,7 @@ def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "logs" / "train-mnist").iterdir()) == [os.path.basename(result["log_dir"])]
 
 
+@pytest.mark.any_backend
 def test_cli_defaults_match_the_library():
     import polykeras_cli
     from polykeras import mnist
@@ -389,6 +419,7 @@ def _stop_tensorboard(server):
         return server.wait()
 
 
+@pytest.mark.any_backend
 def test_tensorboard_serves_the_runs(cli, tmp_path):
     assert cli("fit-poly", "--json", "poly.json")[0] == 0
     assert cli("train-mnist", *QUICK, "--epochs", "2", "--hidden", "32", "--json", "mnist.json")[0] == 0
@@ -427,6 +458,7 @@ def test_tensorboard_serves_the_runs(cli, tmp_path):
         assert _stop_tensorboard(server) == 0  # Ctrl-C ends it cleanly
 
 
+@pytest.mark.any_backend
 def test_tensorboard_bad_input(cli, tmp_path):
     code, _, err = cli("tensorboard", "--logdir", "missing")
     assert code == 2 and err == "error: --logdir is not a folder. Received: missing\n"

@@ -6,6 +6,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from conftest import alive, popen, run_python
 
 POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
@@ -38,6 +40,7 @@ def _trial_pids(board):
     return out
 
 
+@pytest.mark.any_backend
 def test_two_workers_share_the_search(tmp_path):
     done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
                  cwd=tmp_path)
@@ -53,6 +56,7 @@ def test_two_workers_share_the_search(tmp_path):
     assert not any(alive(pid) for pid in pids.values())
 
 
+@pytest.mark.any_backend
 def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
             "--json", "k.json"]
@@ -82,6 +86,7 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
 
 
+@pytest.mark.any_backend
 def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
     launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "1",
                      cwd=tmp_path)

@@ -16,6 +16,8 @@ from conftest import REPO
 # What the package reads at run time besides its modules.
 DATA_FILES = ["polykeras/resources/MNIST_SAMPLE.md", "polykeras/resources/mnist_sample.npz"]
 
+pytestmark = pytest.mark.any_backend
+
 
 def _uv():
     uv = os.path.join(sys.prefix, "bin", "uv")  # uv.lock's dev group puts uv beside the interpreter
@@ -78,8 +80,8 @@ def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
     run = dict(check=True, capture_output=True, text=True)
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], **run)
     locked = tmp_path / "locked.txt"  # the runtime dependencies exactly as uv.lock pins them
-    subprocess.run([uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet", "--output-file",
-                    str(locked)], cwd=REPO, **run)
+    subprocess.run([uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--extra", "jax", "--quiet",
+                    "--output-file", str(locked)], cwd=REPO, **run)
     python = str(venv / "bin" / "python")
     subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--require-hashes", "-r", str(locked)], **run)
     subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", wheel], **run)
