@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import BACKEND
 from polykeras import backend
@@ -62,6 +63,7 @@ print(json.dumps({"tensorflow": sorted(m for m in sys.modules if m.split(".")[0]
 """
 
 
+@pytest.mark.any_backend("jax")
 def test_jax_trains_logs_and_tunes_without_importing_tensorflow(tmp_path):
     result = _fresh(NO_TENSORFLOW, "jax", tmp_path)
     assert result["tensorflow"] == []
@@ -98,6 +100,7 @@ print(json.dumps({"poly": np.asarray(poly.predict(grid, verbose=0)).tolist(),
 """
 
 
+@pytest.mark.any_backend("jax")
 def test_models_cross_backends_both_ways(tmp_path):
     for source, target in (("tensorflow", "jax"), ("jax", "tensorflow")):
         folder = tmp_path / f"{source}-to-{target}"

@@ -40,7 +40,7 @@ def _trial_pids(board):
     return out
 
 
-@pytest.mark.any_backend
+@pytest.mark.any_backend("jax")
 def test_two_workers_share_the_search(tmp_path):
     done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
                  cwd=tmp_path)
@@ -56,7 +56,7 @@ def test_two_workers_share_the_search(tmp_path):
     assert not any(alive(pid) for pid in pids.values())
 
 
-@pytest.mark.any_backend
+@pytest.mark.any_backend("jax")
 def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
             "--json", "k.json"]
@@ -86,7 +86,7 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
 
 
-@pytest.mark.any_backend
+@pytest.mark.any_backend("jax")
 def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
     launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "1",
                      cwd=tmp_path)

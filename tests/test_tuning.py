@@ -140,7 +140,7 @@ def test_tune_json_and_resume(cli, tmp_path):
     assert len(more) == 5 and all(t in more for t in first["trials"])
 
 
-@pytest.mark.any_backend
+@pytest.mark.any_backend("jax")
 def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "8", "--max-epochs", "40"]
     project = tmp_path / "logs" / "tune" / "poly"
