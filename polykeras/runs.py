@@ -3,7 +3,7 @@
 Every run gets a fresh folder `<root>/<stamp>-<name>[-N]` for its TensorBoard
 logs; a folder is never reused. A resumable run (`train-mnist`) also has a
 backup folder named after its settings, so the same settings find the same
-backup: it holds Keras's `BackupAndRestore` state, a marker naming the run's
+backup: it holds the `polykeras.backup.Backup` state, a marker naming the run's
 log folder, and a lock that keeps two processes from training the same run at
 once.
 
@@ -68,7 +68,7 @@ class TrainingRun:
 
     Attributes:
         log_dir: The run's TensorBoard folder, or None when not logging.
-        backup_dir: The folder for `keras.callbacks.BackupAndRestore`.
+        backup_dir: The folder for `polykeras.backup.Backup`.
         resumed: Whether an earlier process of the same run was killed and
             this one continues it (same `log_dir`).
     """
@@ -127,7 +127,7 @@ class TrainingRun:
         return cls(log_dir=log_dir if log else None, backup_dir=backup, resumed=resumed, _lock=lock)
 
     def close(self):
-        """Releases the lock (Keras's `BackupAndRestore` removes the backup folder itself at the end of `fit`)."""
+        """Releases the lock (`Backup` removes the backup folder itself when `fit` finishes)."""
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -1,0 +1,148 @@
+"""Backups of a training run that cost almost nothing and are never half-read.
+
+`Backup` is polykeras's `keras.callbacks.BackupAndRestore`: a run killed at
+any moment, even by SIGKILL, restarts from its last backed-up epoch. It differs
+in three ways, each measured in `benchmarks/logging_overhead.py`:
+
+- **Asynchronous.** At an epoch's end the model's and the optimizer's
+  variables (random-seed states and the step counter included) are copied to
+  host memory, which takes a few milliseconds; a background thread writes the
+  copy to disk.
+- **On a time budget.** A backup is taken only when the time since the last
+  one is at least `1 / budget` times what the last one cost, so backing up
+  costs at most about `budget` of the training time however short the epochs
+  are. The first epoch is always backed up, and so is every epoch longer than
+  that interval.
+- **Atomic.** The state and its epoch number go into one file, written as
+  `backup.npz.partial`, flushed to disk, then renamed over `backup.npz`. A
+  rename is atomic, so a process killed mid-write leaves the previous backup
+  whole, and a `.partial` file is never read.
+
+Example:
+
+>>> import tempfile, numpy as np
+>>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> folder = tempfile.mkdtemp()
+>>> x = np.ones((8, 1))
+>>> _ = model.fit(x, x, epochs=2, verbose=0, callbacks=[Backup(folder, budget=0, delete_at_end=False)])
+>>> backed_up_epochs(folder)
+2
+"""
+
+import os
+import shutil
+import threading
+import time
+
+import keras
+import numpy as np
+
+from polykeras.errors import RunError
+
+BACKUP_FILE = "backup.npz"
+PARTIAL_SUFFIX = ".partial"
+
+
+def backed_up_epochs(backup_dir):
+    """The number of epochs the backup in `backup_dir` holds: 0 when there is none."""
+    try:
+        with np.load(os.path.join(backup_dir, BACKUP_FILE)) as state:
+            return int(state["epoch"])
+    except FileNotFoundError:
+        return 0
+
+
+class Backup(keras.callbacks.Callback):
+    """Backs up the training state now and then, and restores it when training starts again.
+
+    Args:
+        backup_dir: The folder of the backup (created if missing).
+        budget: The largest share of training time that backing up may
+            take; 0 backs up at every epoch's end.
+        delete_at_end: Whether a `fit` that finishes removes the backup
+            folder, as `BackupAndRestore` does, so the next run starts afresh.
+
+    Attributes:
+        saved_epochs: The epochs (1-based) backed up during this `fit`.
+        resumed_epoch: The epoch that training resumed after, or 0.
+    """
+
+    def __init__(self, backup_dir, budget=0.02, delete_at_end=True):
+        super().__init__()
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
+            raise ValueError(f"budget must be a number in [0, 1). Received: budget={budget!r}")
+        self.backup_dir = backup_dir
+        self.budget = float(budget)
+        self.delete_at_end = delete_at_end
+        self.saved_epochs = []
+        self.resumed_epoch = 0
+        self._path = os.path.join(backup_dir, BACKUP_FILE)
+        self._writer = None
+        self._error = None
+        self._last_save = None  # when the last backup was taken
+        self._cost = 0.0  # what it cost: the copy in the training loop plus the write beside it, in seconds
+        self._write_seconds = 0.0
+
+    def _variables(self):
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        return list(self.model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if not os.path.exists(self._path):
+            return
+        variables = self._variables()
+        with np.load(self._path) as state:
+            values = [state[f"v{i}"] for i in range(int(state["count"]))]
+            self.resumed_epoch = int(state["epoch"])
+        # Matched by structure, as `load_weights` does: layer names may differ between processes.
+        if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
+            raise RunError(f"the backup in {self.backup_dir} is of another model; delete it to start afresh")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        self.model._initial_epoch = self.resumed_epoch  # how Keras's own BackupAndRestore resumes `fit`
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        due = self._last_save is None or self.budget == 0 or (now - self._last_save) * self.budget >= self._cost
+        if not due:
+            return
+        self.wait()  # at most one write in flight
+        variables = self._variables()
+        state = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+        state.update(epoch=np.array(epoch + 1), count=np.array(len(variables)))
+        self._writer = threading.Thread(target=self._write, args=(state,), daemon=True)
+        self._writer.start()
+        self.saved_epochs.append(epoch + 1)
+        self._last_save = time.perf_counter()
+        self._cost = self._last_save - now + self._write_seconds  # the previous write's, measured
+
+    def _write(self, state):
+        start = time.perf_counter()
+        partial = self._path + PARTIAL_SUFFIX
+        try:
+            with open(partial, "wb") as f:
+                np.savez(f, **state)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(partial, self._path)
+        except OSError as e:
+            self._error = e
+        self._write_seconds = time.perf_counter() - start
+
+    def wait(self):
+        """Waits for the backup being written; raises `RunError` if a write failed."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RunError(f"the backup could not be written to {self.backup_dir}: {error}")
+
+    def on_train_end(self, logs=None):
+        self.wait()
+        if self.delete_at_end:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)

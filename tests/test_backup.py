@@ -1,0 +1,117 @@
+"""polykeras.backup: a resumed fit continues exactly, the budget spaces backups, a half-written one is never used."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO
+
+from polykeras.backup import BACKUP_FILE, PARTIAL_SUFFIX, Backup, backed_up_epochs
+from polykeras.errors import RunError
+
+
+def _model():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def _data():
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True) ** 2
+
+
+def test_a_resumed_fit_ends_where_an_unbroken_one_does(tmp_path):
+    x, y = _data()
+    unbroken = _model()
+    unbroken.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0)
+
+    first = Backup(str(tmp_path), budget=0, delete_at_end=False)
+    _model().fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=[first])
+    assert first.saved_epochs == [1, 2, 3] and backed_up_epochs(str(tmp_path)) == 3
+
+    resumed = _model()  # fresh weights and a fresh optimizer: all of it comes from the backup
+    backup = Backup(str(tmp_path), budget=0)
+    history = resumed.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0, callbacks=[backup])
+    assert backup.resumed_epoch == 3 and len(history.history["loss"]) == 3
+    assert int(resumed.optimizer.iterations) == int(unbroken.optimizer.iterations) == 6 * 4
+    for a, b in zip(resumed.get_weights(), unbroken.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert not tmp_path.exists()  # a finished fit removes its backup folder
+
+
+def test_the_budget_spaces_the_backups(tmp_path):
+    x, y = _data()
+    backup = Backup(str(tmp_path), budget=0.02, delete_at_end=False)
+    _model().fit(x, y, epochs=200, batch_size=64, verbose=0, callbacks=[backup])
+    # Epochs of a few milliseconds, a backup of about one: the first epoch, then roughly every 50th or later.
+    assert backup.saved_epochs[0] == 1 and len(backup.saved_epochs) < 40, backup.saved_epochs
+    assert backed_up_epochs(str(tmp_path)) == backup.saved_epochs[-1]
+
+
+def test_a_backup_of_another_model_is_refused(tmp_path):
+    x, y = _data()
+    _model().fit(x, y, epochs=1, verbose=0, callbacks=[Backup(str(tmp_path), delete_at_end=False)])
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    other.compile(optimizer="adam", loss="mse")
+    with pytest.raises(RunError, match="the backup in .* is of another model"):
+        other.fit(x, y, epochs=1, verbose=0, callbacks=[Backup(str(tmp_path))])
+
+
+@pytest.mark.parametrize("budget", [-0.1, 1, "0.1", True])
+def test_bad_budget(budget, tmp_path):
+    with pytest.raises(ValueError, match=f"budget must be a number in \\[0, 1\\). Received: budget={budget!r}"):
+        Backup(str(tmp_path), budget=budget)
+
+
+# A model whose backup (weights and Adam's two moments, 3 x 64 MB) takes a good part of a second to write.
+BIG_FIT = textwrap.dedent("""
+    import sys
+    import keras, numpy as np
+    from polykeras.backup import Backup
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4096,)), keras.layers.Dense(4096, use_bias=False)])
+    model.compile(optimizer="adam", loss="mse")
+    backup = Backup(sys.argv[1], budget=0, delete_at_end=False)
+    x = np.ones((8, 4096), "float32")
+    model.fit(x, x, epochs=int(sys.argv[2]), batch_size=8, verbose=0, callbacks=[backup])
+    print("resumed after", backup.resumed_epoch, "saved", backup.saved_epochs)
+""")
+
+
+@pytest.mark.any_backend("jax")
+def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
+    folder = tmp_path / "backup"
+    final, partial = folder / BACKUP_FILE, folder / (BACKUP_FILE + PARTIAL_SUFFIX)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-c", BIG_FIT, str(folder)]
+    process = subprocess.Popen([*command, "1000"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        # Wait for one whole backup, then for the next write to start, and kill the process in the middle of it.
+        while time.monotonic() < deadline and process.poll() is None:
+            if final.exists() and partial.exists() and partial.stat().st_size < final.stat().st_size // 2:
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+    finally:
+        process.kill()
+        output = process.communicate()[0].decode()
+    assert process.returncode == -signal.SIGKILL, output
+    # The fault fired: a half-written backup is on disk beside the last whole one.
+    assert partial.exists() and partial.stat().st_size < final.stat().st_size
+    whole = backed_up_epochs(str(folder))
+    assert whole >= 1
+
+    resumed = subprocess.run([*command, str(whole + 2)], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed after {whole} saved [{whole + 1}, {whole + 2}]" in resumed.stdout
+    assert backed_up_epochs(str(folder)) == whole + 2 and not partial.exists()
