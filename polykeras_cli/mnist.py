@@ -11,20 +11,26 @@ from polykeras_cli.output import (
 )
 
 # Kept here, not imported from polykeras.mnist, so --help needs no TensorFlow (a test checks they agree).
-MNIST_DEFAULTS = {"epochs": 60, "batch_size": 64}
+MNIST_DEFAULTS = {"epochs": 90, "batch_size": 128, "dropout": 0.1, "elastic": 1.5}
 
 
 def add_train_arguments(train, add_outputs, seed_type):
     train.add_argument("--data", default="auto", help="auto (default), keras, sample, or PATH.npz with Keras's keys")
     train.add_argument("--epochs", type=int, default=MNIST_DEFAULTS["epochs"],
-                       help="passes over the training images (default: 60)")
+                       help=f"passes over the training images (default: {MNIST_DEFAULTS['epochs']})")
     train.add_argument("--batch-size", type=int, default=MNIST_DEFAULTS["batch_size"],
-                       help="images per step (default: 64)")
+                       help=f"images per step (default: {MNIST_DEFAULTS['batch_size']})")
     train.add_argument("--learning-rate", type=float, default=1e-3,
                        help="Adam's initial rate, cosine-decayed (default: 0.001)")
     train.add_argument("--hidden", default="512,512", help="hidden layer sizes (default: 512,512)")
-    train.add_argument("--dropout", type=float, default=0.2, help="dropout after each hidden layer (default: 0.2)")
-    train.add_argument("--no-augment", action="store_true", help="train without random shifts, rotations and zooms")
+    train.add_argument("--dropout", type=float, default=MNIST_DEFAULTS["dropout"],
+                       help=f"dropout after each hidden layer (default: {MNIST_DEFAULTS['dropout']})")
+    train.add_argument("--no-augment", action="store_true",
+                       help="train without random shifts, rotations, zooms and elastic distortions")
+    train.add_argument("--elastic", type=float, default=MNIST_DEFAULTS["elastic"],
+                       help="largest elastic displacement in pixels, 0 for none "
+                            f"(default: {MNIST_DEFAULTS['elastic']})")
+    train.add_argument("--no-deskew", action="store_true", help="do not straighten the digits first")
     train.add_argument("--init", default="glorot_uniform", help="Keras initializer of the kernels, e.g. zeros")
     train.add_argument("--seed", type=seed_type, default=0, help="seed (default: 0)")
     add_outputs(train, "train-mnist")
@@ -46,7 +52,7 @@ def cmd_train_mnist(args):
     from polykeras.errors import LossBecameNaN, TrainingCollapsed
 
     hidden = _parse_hidden(args.hidden)
-    mnist.mnist_mlp(hidden, args.dropout, args.init, augment=False)  # validates before the data is loaded
+    mnist.mnist_mlp(hidden, args.dropout, args.init, elastic=args.elastic)  # validates before the data is loaded
     for value, name in ((args.epochs, "epochs"), (args.batch_size, "batch_size")):
         check_positive_int(value, name)
     check_learning_rate(args.learning_rate)
@@ -60,7 +66,7 @@ def cmd_train_mnist(args):
         result = mnist.train_mnist(
             ((x_train, y_train), (x_test, y_test)), epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, hidden=hidden, dropout=args.dropout, augment=not args.no_augment,
-            init=args.init, runs_dir=runs_dir(args.log_dir, "train-mnist", False), log=not args.no_log,
+            deskew=not args.no_deskew, elastic=args.elastic, init=args.init, runs_dir=runs_dir(args.log_dir, "train-mnist", False), log=not args.no_log,
             verbose=progress(), seed=args.seed,
         )
     except (LossBecameNaN, TrainingCollapsed) as e:

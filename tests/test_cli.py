@@ -287,6 +287,7 @@ MNIST_BAD_INPUT = [
     (["train-mnist", "--epochs", "0"], "Received: epochs=0"),
     (["train-mnist", "--learning-rate", "-1"], "learning_rate must be a number > 0. Received: learning_rate=-1.0"),
     (["train-mnist", "--dropout", "1.5"], "Received: dropout=1.5"),
+    (["train-mnist", "--elastic", "9"], "elastic must be a number of pixels in [0, 8]. Received: elastic=9.0"),
     (["train-mnist", "--save", "exists.keras"], "--save target exists"),
     (["evaluate", "notes.txt"], "not a .keras model file. Received: notes.txt"),
     (["evaluate", "fake.keras"], "not a .keras model file. Received: fake.keras"),
@@ -322,8 +323,10 @@ def test_mnist_bad_input(cli, tmp_path, args, message):
 
 
 def _backed_up_epochs(tmp_path):
-    found = list((tmp_path / "logs" / "train-mnist").glob("backup-*/training_metadata.json"))
-    return json.loads(found[0].read_text() or "{}").get("epoch", 0) if found else 0
+    from polykeras.backup import backed_up_epochs
+
+    found = list((tmp_path / "logs" / "train-mnist").glob("backup-*"))
+    return backed_up_epochs(str(found[0])) if found else 0
 
 
 def _wait_for_backup(process, tmp_path, epochs):
@@ -378,7 +381,8 @@ def test_cli_defaults_match_the_library():
     import polykeras_cli
     from polykeras import mnist
 
-    assert polykeras_cli.MNIST_DEFAULTS == {"epochs": mnist.MNIST_EPOCHS, "batch_size": mnist.MNIST_BATCH_SIZE}
+    assert polykeras_cli.MNIST_DEFAULTS == {"epochs": mnist.MNIST_EPOCHS, "batch_size": mnist.MNIST_BATCH_SIZE,
+                                            "dropout": mnist.MNIST_DROPOUT, "elastic": mnist.MNIST_ELASTIC}
 
 
 # ----------------------------------------------------------------------------
