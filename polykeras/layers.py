@@ -18,6 +18,8 @@ from polykeras.errors import InvalidArgumentError
 
 BASES = ("legendre", "chebyshev", "monomial")
 MAX_DEGREE = 20
+# Points per chunk of a streamed float64 pass over the data (`Polynomial.r_factor`, `check_distinct`).
+CHUNK = 1 << 17
 
 # Turns the basis coefficients (on the window) into power-series coefficients.
 _TO_POWER_SERIES = {
@@ -146,9 +148,12 @@ class Polynomial(keras.layers.Layer):
                 name="basis_transform", shape=(size, size), initializer="identity", trainable=False
             )
 
-    def _features(self, t):
-        """The scaled basis functions at `t` (window units), shape `(batch, degree + 1)`."""
-        columns = [ops.ones_like(t)]
+    def _features(self, t, xp=ops):
+        """The scaled basis functions at `t` (window units), shape `(batch, degree + 1)`.
+
+        `xp` is `keras.ops` in the model and `numpy` for the float64 passes over the data.
+        """
+        columns = [xp.ones_like(t)]
         if self.degree >= 1:
             columns.append(t)
         for k in range(1, self.degree):
@@ -160,19 +165,26 @@ class Polynomial(keras.layers.Layer):
                 nxt = t * columns[k]
             columns.append(nxt)
         scale = basis_scale(self.basis, self.degree)
-        return ops.stack([c * float(s) if s != 1.0 else c for c, s in zip(columns, scale)], axis=-1)
+        return xp.stack([c * float(s) if s != 1.0 else c for c, s in zip(columns, scale)], axis=-1)
 
     def _to_window(self, x):
         return (2.0 * x - (self.domain_min + self.domain_max)) / (self.domain_max - self.domain_min)
 
-    def call(self, inputs):
+    def call(self, inputs, features=False):
+        """Evaluates the polynomial at `inputs`.
+
+        With `features=True`, `inputs` are rows of basis features, shape
+        `(batch, degree + 1)`, such as the rows of `r_factor`, instead of x.
+        """
+        coefficients = self.basis_coefficients
+        if self.orthonormalize:
+            coefficients = ops.matmul(self.basis_transform, coefficients)
+        if features:
+            return ops.matmul(ops.cast(inputs, self.compute_dtype), coefficients)
         x = ops.cast(inputs, self.compute_dtype)
         column = len(x.shape) == 2
         if column:
             x = ops.squeeze(x, axis=-1)
-        coefficients = self.basis_coefficients
-        if self.orthonormalize:
-            coefficients = ops.matmul(self.basis_transform, coefficients)
         y = ops.matmul(self._features(self._to_window(x)), coefficients)
         return ops.expand_dims(y, axis=-1) if column else y
 
@@ -202,16 +214,65 @@ class Polynomial(keras.layers.Layer):
         check_distinct(x, self.degree)
         if not self.built:
             self.build((None,))
-        lo, hi = float(x.min()), float(x.max())
-        self.domain_min.assign(lo)
-        self.domain_max.assign(hi)
+        self.domain_min.assign(float(x.min()))
+        self.domain_max.assign(float(x.max()))
         if self.orthonormalize:
-            t = (2.0 * x - (lo + hi)) / (hi - lo)
-            features = ops.convert_to_numpy(self._features(ops.convert_to_tensor(t, "float64")))
             # features / sqrt(n) = Q R with orthonormal Q, so features @ inv(R)
             # has mean products equal to the identity.
-            r = np.linalg.qr(features / np.sqrt(len(x)), mode="r")
-            self.basis_transform.assign(np.linalg.inv(r))
+            self.basis_transform.assign(np.linalg.inv(self.r_factor(x)))
+
+    def r_factor(self, x, y=None):
+        """The R of a QR decomposition of `[features(x) | y] / sqrt(n)`, in float64, in one streamed pass.
+
+        The basis features (before `basis_transform`) of all points are never
+        held at once: chunks of `CHUNK` points add to the Gram matrix
+        `[F | y]^T [F | y] / n`, whose Cholesky factor is R. Memory stays
+        O(CHUNK * degree) and time O(n * degree**2). The Gram matrix squares
+        the features' condition number, which on the window [-1, 1] stays
+        small for the orthogonal bases; if it is too ill-conditioned for
+        Cholesky, a Householder QR of the chunks (slower, as stable as
+        `numpy.linalg.lstsq`) takes over. For a linear model R holds
+        everything about the data that the mean squared error needs:
+        `mean((features(x) @ c - y)**2) == |R @ [c, -1]|**2`.
+
+        Args:
+            x: Inputs, shape `(n,)`, inside the domain set by `adapt`.
+            y: Targets, shape `(n,)`, appended as a last column if given.
+
+        Returns:
+            An upper-triangular float64 array, `(degree + 1, degree + 1)`, or
+            one row and column more with `y`.
+
+        Example:
+
+        >>> layer = Polynomial(degree=1, orthonormalize=False)
+        >>> layer.adapt(np.array([-1.0, 1.0]))
+        >>> np.abs(layer.r_factor(np.array([-1.0, 1.0]))).round(6).tolist()  # Legendre: 1 and sqrt(3) x
+        [[1.0, 0.0], [0.0, 1.732051]]
+        """
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        size = self.degree + 1 + (y is not None)
+        gram = np.zeros((size, size))
+        for block in self._blocks(x, y):
+            gram += block.T @ block
+        try:
+            return np.linalg.cholesky(gram / len(x)).T
+        except np.linalg.LinAlgError:  # too ill-conditioned for the normal equations
+            r = np.zeros((0, size))
+            for block in self._blocks(x, y):
+                r = np.linalg.qr(np.vstack([r, block]), mode="r")
+            full = np.zeros((size, size))
+            full[: len(r)] = r  # fewer points than columns leave zero rows
+            return full / np.sqrt(len(x))
+
+    def _blocks(self, x, y):
+        """`[features | y]` for successive chunks of `CHUNK` points."""
+        lo, hi = float(self.domain_min), float(self.domain_max)
+        for start in range(0, len(x), CHUNK):
+            block = self._features((2.0 * x[start:start + CHUNK] - (lo + hi)) / (hi - lo), np)
+            if y is not None:
+                block = np.column_stack([block, np.asarray(y[start:start + CHUNK], dtype=np.float64)])
+            yield block
 
     def polynomial(self):
         """The learned polynomial as a `numpy.polynomial.Polynomial` in float64.
@@ -282,7 +343,13 @@ def check_distinct(x, degree):
     if not np.all(np.isfinite(x)):
         bad = x[~np.isfinite(x)][0]
         raise InvalidArgumentError(f"x must be finite. Received: a value of {bad} in x")
-    distinct = len(np.unique(x))
+    # Distinct values counted chunk by chunk, stopping once there are enough: no sort of all of x.
+    seen = np.empty(0)
+    for start in range(0, len(x), CHUNK):
+        seen = np.unique(np.concatenate([seen, x[start:start + CHUNK]]))
+        if len(seen) >= max(2, degree + 1):
+            return
+    distinct = len(seen)
     if distinct < 2:
         shown = f"x={float(x[0])} everywhere" if len(x) else "no points"
         raise InvalidArgumentError(f"x must not be constant (needs at least 2 distinct values). Received: {shown}")

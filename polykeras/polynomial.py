@@ -74,12 +74,14 @@ class PolynomialRegression(keras.Model):
         super().__init__(dtype=dtype, **kwargs)
         check_positive_int(steps_per_batch, "steps_per_batch")
         self.steps_per_batch = int(steps_per_batch)
+        self.on_features = False
         self.polynomial = Polynomial(degree, basis=basis, orthonormalize=orthonormalize, dtype=dtype, name="polynomial")
         self.polynomial.build((None,))
         self.built = True
 
     def call(self, inputs):
-        return self.polynomial(inputs)
+        # While `fit_polynomial` trains on the data's R factor, inputs are rows of basis features.
+        return self.polynomial(inputs, features=self.on_features)
 
     def adapt(self, x):
         """Sets the layer's domain (and orthonormal basis) from `x`; see `Polynomial.adapt`."""
@@ -242,6 +244,13 @@ def fit_polynomial(
     model = PolynomialRegression(degree, basis=basis, orthonormalize=orthonormalize, steps_per_batch=passes)
     model.adapt(x)
     layer = model.polynomial
+    r = layer.r_factor(x, y)
+    inputs, targets = x, y
+    if steps_per_pass == 1:
+        # Full-batch descent sees the data only through its mean squared error, and R (d + 2 rows)
+        # gives exactly that: each row scaled so that the mean over the rows is the MSE over the points.
+        inputs, targets = r[:, :-1] * math.sqrt(len(r)), r[:, -1] * math.sqrt(len(r))
+        model.on_features = True
     model.compile(
         optimizer=optimizer,
         # Keras losses compute in floatx (float32) unless told otherwise.
@@ -249,23 +258,23 @@ def fit_polynomial(
         steps_per_execution=steps_per_pass,
     )
     start = time.perf_counter()
-    history = model.fit(
-        **backend.fit_inputs(x, y, batch_size, seed),
-        epochs=epochs // passes,
-        callbacks=list(callbacks),
-        verbose=verbose,
-        shuffle=False,  # the inputs shuffle mini-batches themselves
-    )
+    try:
+        history = model.fit(
+            **backend.fit_inputs(inputs, targets, min(batch_size, len(inputs)), seed),
+            epochs=epochs // passes,
+            callbacks=list(callbacks),
+            verbose=verbose,
+            shuffle=False,  # the inputs shuffle mini-batches themselves
+        )
+    finally:
+        model.on_features = False  # from now on the model takes x again
     train_seconds = time.perf_counter() - start
     for callback in callbacks:
         if hasattr(callback, "wait"):
             callback.wait()  # TensorBoard's logs are on disk before the call returns
 
-    reference = least_squares(x, y, degree)
-    lstsq = pad_coefficients(reference.convert().coef, degree)
     learned = layer.coefficients()
-    mse = float(np.mean((layer.polynomial()(x) - y) ** 2))
-    lstsq_mse = float(np.mean((reference(x) - y) ** 2))
+    lstsq, mse, lstsq_mse = _against_least_squares(layer, r)
     return PolynomialFit(
         model=model,
         coefficients=learned,
@@ -280,6 +289,28 @@ def fit_polynomial(
         history=history.history,
         log_dir=log_dir,
     )
+
+
+def _against_least_squares(layer, r):
+    """The float64 least-squares optimum and both mean squared errors, from the data's R factor (`r_factor`).
+
+    With `R` the R factor of `[features | y] / sqrt(n)`, split as
+    `[[A, b], [0, r]]`, the model with trainable coefficients `c` has
+    `MSE = |A T c - b|**2 + r**2` (`T` the basis transform), the optimum is
+    `T c* = solve(A, b)` and its MSE is `r**2`: Householder QR, as stable as
+    `numpy.linalg.lstsq`, without building the full design matrix.
+
+    Returns:
+        `(optimum's power-basis coefficients, model MSE, optimum's MSE)`.
+    """
+    a, b, residual = r[:-1, :-1], r[:-1, -1], r[-1, -1]
+    transform = np.eye(len(b))
+    if layer.orthonormalize:
+        transform = keras.ops.convert_to_numpy(layer.basis_transform).astype(np.float64)
+    coefficients = keras.ops.convert_to_numpy(layer.basis_coefficients).astype(np.float64)
+    optimum = np.linalg.solve(a @ transform, b)  # in the layer's own (trainable) coordinates
+    mse = float(np.sum((a @ (transform @ coefficients) - b) ** 2) + residual**2)
+    return layer.power_basis_matrix() @ optimum, mse, float(residual**2)
 
 
 def relative_gap(learned, reference):
