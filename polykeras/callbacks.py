@@ -157,6 +157,10 @@ def curve_image(x, y, polynomial, width=480, height=320, max_points=2000):
     return np.asarray(canvas)
 
 
+# The first layer's initial kernel, saved in the run folder for the images of W - W0.
+INITIAL_KERNEL_FILE = "initial_kernel.npy"
+
+
 def kernel_grid(kernel, units=GRID_UNITS, side=28, scale=2):
     """The first `units` columns of a `(side*side, n)` kernel as a grid of grayscale images."""
     kernel = np.asarray(kernel, np.float64)[:, :units]
@@ -332,6 +336,7 @@ class TensorBoard(keras.callbacks.Callback):
              if isinstance(layer, keras.layers.Dense) and layer.kernel.shape[0] == 28 * 28),
             None,
         )
+        self._initial_kernel = None  # W0 of that layer, for the images of W - W0
         self._model_reports_gradients = getattr(self.model, "reports_gradient_norms", False)
         self._gradient_function = None  # traced on first use, for this model
         self._started = False
@@ -360,7 +365,9 @@ class TensorBoard(keras.callbacks.Callback):
         if self._started:
             return
         self._started = True
-        if epoch == 0:  # not when BackupAndRestore resumes a run
+        if self._first_kernel is not None:
+            self._initial_kernel = self._keep_initial_kernel(epoch)
+        if epoch == 0:  # not when a backup resumes the run
             values = [functools.partial(coefficient_layout, layer.degree) for layer, _ in self._polynomials]
             self._write(values + self._state({}, self.histogram_freq > 0, self.image_freq > 0), 0)
 
@@ -389,6 +396,16 @@ class TensorBoard(keras.callbacks.Callback):
         if epoch > 0 and time.perf_counter() - self._epoch_start >= LONG_EPOCH_SECONDS:
             self._start_writing()
 
+    def _keep_initial_kernel(self, epoch):
+        """The first layer's kernel before training (W0): kept in the run folder, read back when a run resumes."""
+        path = os.path.join(self.log_dir, INITIAL_KERNEL_FILE)
+        if epoch == 0:
+            kernel = _read(self._first_kernel.kernel)
+            os.makedirs(self.log_dir, exist_ok=True)
+            np.save(path, kernel)
+            return kernel
+        return np.load(path) if os.path.exists(path) else None
+
     def _state(self, logs, histograms, images):
         """Callables building the summaries of the model's current weights (copied now)."""
         values = []
@@ -403,8 +420,12 @@ class TensorBoard(keras.callbacks.Callback):
             for path, norm in self._gradient_norms(logs):
                 values.append(functools.partial(scalar_value, f"gradient_norm/{path}", norm))
         if images and self._first_kernel is not None:
-            tag = f"weights/{self._first_kernel.name}_kernels"
-            values.append(functools.partial(_kernel_grid_summary, tag, _read(self._first_kernel.kernel)))
+            kernel = _read(self._first_kernel.kernel)
+            name = self._first_kernel.name
+            values.append(functools.partial(_kernel_grid_summary, f"weights/{name}_kernels", kernel, RAW_KERNELS))
+            if self._initial_kernel is not None:
+                values.append(functools.partial(_kernel_grid_summary, f"weights/{name}_learned",
+                                                 kernel - self._initial_kernel, LEARNED_KERNELS))
         return values
 
     def _gradient_norms(self, logs):
@@ -514,5 +535,10 @@ def _polynomial_summary(prefix, coefficients, reference, data):
     return summary_pb2.Summary(value=values)
 
 
-def _kernel_grid_summary(tag, kernel):
-    return image_summary(tag, kernel_grid(kernel), "first layer's weights, one 28x28 tile per unit; grey is 0")
+RAW_KERNELS = "first layer's weights, one 28x28 tile per unit; grey is 0"
+LEARNED_KERNELS = ("what each first-layer unit learned: its weights now minus their random initial values "
+                   "(W - W0), one 28x28 tile per unit; grey is no change")
+
+
+def _kernel_grid_summary(tag, kernel, description):
+    return image_summary(tag, kernel_grid(kernel), description)

@@ -2,17 +2,20 @@
 
 import copy
 import glob
+import io
 import os
 
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
-from polykeras.callbacks import TensorBoard, equation, histogram_summary, kernel_grid
+from polykeras import backend
+from polykeras.callbacks import INITIAL_KERNEL_FILE, TensorBoard, equation, histogram_summary, kernel_grid
 from polykeras.data import load_mnist, synthetic_polynomial
-from polykeras.mnist import train_mnist
+from polykeras.mnist import mnist_mlp, train_mnist
 from polykeras.polynomial import fit_polynomial, least_squares_coefficients
 
 
@@ -72,14 +75,23 @@ def test_mlp_run_logs_histograms_gradients_and_the_kernel_grid(tmp_path):
     (x_test, y_test) = data[1]
     batch = (x_test[:64], keras.utils.to_categorical(y_test[:64], 10))
     callback = TensorBoard(tmp_path, image_freq=1, data=batch)
-    train_mnist(data, epochs=2, hidden=(32,), augment=False, callbacks=[callback])
+    result = train_mnist(data, epochs=2, hidden=(32,), augment=False, callbacks=[callback])
     callback.wait()
     run = read_run(str(tmp_path / "train"))
     weights = ["hidden_1/kernel", "hidden_1/bias", "digits/kernel", "digits/bias"]
     assert set(run) == {
         "epoch_loss", "epoch_accuracy", "optimizer/learning_rate", "weights/hidden_1_kernels",
-        *(f"weights/{w}" for w in weights), *(f"gradient_norm/{w}" for w in weights),
+        "weights/hidden_1_learned", *(f"weights/{w}" for w in weights), *(f"gradient_norm/{w}" for w in weights),
     }
+    # W0 is the kernel Keras initialised (same seed), and the last "learned" image draws W - W0.
+    backend.set_random_seed(0)
+    initial = mnist_mlp(hidden=(32,), augment=False).get_layer("hidden_1").kernel.numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / INITIAL_KERNEL_FILE), initial)
+    final = result.model.get_layer("hidden_1").kernel.numpy()
+    step, image = run["weights/hidden_1_learned"][-1]
+    drawn = np.asarray(Image.open(io.BytesIO(image[2])))
+    assert step == 2 and not np.array_equal(kernel_grid(final), kernel_grid(final - initial))
+    np.testing.assert_array_equal(drawn, kernel_grid(final - initial))
     assert [s for s, _ in run["weights/hidden_1/kernel"]] == [0, 1, 2]
     counts = run["weights/hidden_1/kernel"][-1][1][:, 2]
     assert counts.sum() == 784 * 32
