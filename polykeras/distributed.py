@@ -6,7 +6,8 @@ KerasTuner runs one search over several processes when each is started with
 oracle, the workers ask it for trials. `run_search` starts those processes
 running `polykeras.tuning.search` (through `python -m polykeras.distributed`),
 restarts a worker that dies under the same id so the oracle hands it back its
-unfinished trial, reports each finished trial from the oracle's files on disk,
+unfinished trial, restarts a chief that dies on the same port (its oracle
+reloads from disk and the workers, whose calls wait for it, carry on), reports each finished trial from the oracle's files on disk,
 and stops every process it started by its PID.
 
 On several machines, run the same `search` call on each with those three
@@ -31,8 +32,9 @@ import numpy as np
 
 from polykeras.errors import InvalidArgumentError, RunError
 
-# A worker that dies is started again this many times; the next death stops the search.
+# A worker or the chief that dies is started again this many times; the next death stops the search.
 MAX_WORKER_RESTARTS = 3
+MAX_CHIEF_RESTARTS = 3
 CHIEF_START_SECONDS = 120
 POLL_SECONDS = 0.2
 DATA_FILE = "polykeras_data.npz"
@@ -137,6 +139,48 @@ class _TrialFollower:
             self.last = now
 
 
+def _start_chief(processes, port):
+    """Starts the chief; returns its process once its oracle listens on `port` or it has exited."""
+    processes.start("chief")
+    chief = processes.running["chief"]
+    deadline = time.monotonic() + CHIEF_START_SECONDS
+    while True:
+        if chief.poll() is not None:
+            return chief
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return chief
+        if time.monotonic() > deadline:
+            raise RunError(f"the chief did not listen on 127.0.0.1:{port} within {CHIEF_START_SECONDS} s")
+        time.sleep(POLL_SECONDS)
+
+
+def keep_ongoing_trials(oracle):
+    """Hands each worker back the trial it was running when the chief died, instead of queueing it again.
+
+    KerasTuner's `Oracle.reload` sends every unfinished trial to its retry
+    queue, for when the whole search restarts. When only the chief restarts,
+    the workers are still training those trials and will report them, so a
+    retry would run a trial twice. This restores the saved
+    `ongoing_trials`: a live worker ends its trial as usual, and a worker
+    that died too is restarted under the same id and gets its trial back.
+
+    Args:
+        oracle: A reloaded KerasTuner oracle (the chief's).
+    """
+    path = os.path.join(oracle._project_dir, "oracle.json")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f).get("ongoing_trials", {})
+    for tuner_id, trial_id in saved.items():
+        trial = oracle.trials.get(trial_id)
+        if trial is not None and trial.status == "RUNNING":
+            oracle.ongoing_trials[tuner_id] = trial
+            while trial_id in oracle._retry_queue:
+                oracle._retry_queue.remove(trial_id)
+
+
 def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=None):
     """Runs `polykeras.tuning.search(**spec)` as a chief and `workers` workers on 127.0.0.1.
 
@@ -155,8 +199,9 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
 
     Raises:
         InvalidArgumentError: when `port` is taken.
-        RunError: when the chief dies or does not listen, or a worker dies
-            more than `MAX_WORKER_RESTARTS` times. Every process started
+        RunError: when the chief does not listen, or dies more than
+            `MAX_CHIEF_RESTARTS` times, or a worker dies more than
+            `MAX_WORKER_RESTARTS` times. Every process started
             here is stopped by its PID before returning or raising.
     """
     port = port or free_port()
@@ -166,18 +211,10 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
     follower = _TrialFollower(os.path.join(spec["directory"], spec["project_name"]), total, objective, on_trial_end)
     start = time.perf_counter()
     try:
-        processes.start("chief")
-        chief = processes.running["chief"]
-        deadline = time.monotonic() + CHIEF_START_SECONDS
-        while True:
-            if chief.poll() is not None:
-                raise RunError(f"the chief exited with code {chief.returncode}; see {logs}/chief.log")
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise RunError(f"the chief did not listen on 127.0.0.1:{port} within {CHIEF_START_SECONDS} s")
-            time.sleep(POLL_SECONDS)
+        chief = _start_chief(processes, port)
+        if chief.returncode is not None:
+            raise RunError(f"the chief exited with code {chief.returncode}; see {logs}/chief.log")
+        chief_restarts = 0
         worker_ids = [f"tuner{i}" for i in range(workers)]
         restarts = dict.fromkeys(worker_ids, 0)
         for tuner_id in worker_ids:
@@ -186,8 +223,15 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
         while len(finished) < len(worker_ids):
             time.sleep(POLL_SECONDS)
             follower.poll()
-            if chief.poll() is not None and chief.returncode != 0:
-                raise RunError(f"the chief exited with code {chief.returncode}; see {logs}/chief.log")
+            code = chief.poll()
+            if code is not None and code != 0:
+                if chief_restarts == MAX_CHIEF_RESTARTS:
+                    raise RunError(f"the chief failed {MAX_CHIEF_RESTARTS + 1} times (last exit code {code}); "
+                                   f"search stopped, see {logs}/chief.log")
+                chief_restarts += 1
+                print(f"chief exited with code {code}; starting it again on port {port} "
+                      f"(restart {chief_restarts} of {MAX_CHIEF_RESTARTS}), the workers wait for it", flush=True)
+                chief = _start_chief(processes, port)
             for tuner_id in worker_ids:
                 code = processes.running[tuner_id].poll()
                 if code is None or tuner_id in finished:

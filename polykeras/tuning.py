@@ -549,6 +549,10 @@ def search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None
         overwrite = False  # from here on, read what the chief saved
     searched = make_tuner(tuner, hypermodel, max_trials=max_trials, max_epochs=max_epochs, directory=directory,
                           project_name=project_name, overwrite=overwrite, seed=seed)
+    if role == "chief":
+        from polykeras.distributed import keep_ongoing_trials
+
+        keep_ongoing_trials(searched.oracle)  # a restarted chief: the workers still run their trials
     if workers and role is None:
         # The tuner reloads only when worker tuner0 saved its state, which a tuner0 that was restarted
         # and got no trial afterwards never does: read the trials the chief's oracle saved.

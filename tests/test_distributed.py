@@ -86,14 +86,56 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
 
 
+def _event_files(board):
+    """{trial_id: number of event files its training wrote}: one per process that trained it."""
+    return {trial: len(os.listdir(board / trial / "execution0" / "train")) for trial in os.listdir(board)
+            if (board / trial / "execution0" / "train").is_dir()}
+
+
 @pytest.mark.any_backend("jax")
-def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
-    launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "1",
-                     cwd=tmp_path)
+def test_a_killed_chief_is_restarted_and_every_trial_runs_once(tmp_path):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
+            "--json", "c.json"]
+    launcher = popen(*args, cwd=tmp_path)
     lines = []
     try:
-        pids = _read_pids(launcher, 2, lines)
+        pids = _read_pids(launcher, 3, lines)
+        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
+        deadline = time.monotonic() + 120
+        # Mid-trial: once a worker is training (its events are on disk) and before the search can end.
+        while time.monotonic() < deadline and not (board.exists() and _trial_pids(board)):
+            time.sleep(0.05)
         os.kill(pids["chief"], signal.SIGKILL)
+        out, _ = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    out = "".join(lines) + out
+    assert launcher.returncode == 0, out
+    assert "chief exited with code -9; starting it again on port" in out  # the fault fired
+    chiefs = [int(m.group(1)) for m in re.finditer(r"^chief: pid (\d+)$", out, re.M)]
+    assert len(chiefs) == 2 and chiefs[0] == pids["chief"]
+    # Every trial once: six completed, each reported once, each trained by one process in one go.
+    trials = json.loads((tmp_path / "c.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    assert re.findall(r"^trial (\d+)/6 ", out, re.M) == [str(k) for k in range(1, 7)]
+    assert _event_files(board) == {f"{i}": 1 for i in range(6)}
+    assert not any(alive(pid) for pid in [*chiefs, *_worker_pids(out).values()]), "a process outlived the search"
+
+
+def test_a_chief_that_dies_four_times_stops_the_search_with_exit_1(tmp_path):
+    launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "400", "--workers", "1",
+                     cwd=tmp_path)
+    lines, chiefs = [], []
+    try:
+        pids = _read_pids(launcher, 2, lines)
+        chiefs.append(pids["chief"])
+        os.kill(pids["chief"], signal.SIGKILL)
+        for _ in range(3):  # each restarted chief, killed as soon as it listens again
+            chiefs.append(_read_pids(launcher, 1, lines)["chief"])
+            os.kill(chiefs[-1], signal.SIGKILL)
         out, _ = launcher.communicate(timeout=120)
     finally:
         if launcher.poll() is None:
@@ -101,8 +143,9 @@ def test_a_dead_chief_stops_the_search_with_exit_1(tmp_path):
             launcher.wait()
     out = "".join(lines) + out
     assert launcher.returncode == 1, out
-    assert out.rstrip().splitlines()[-1].startswith("error: the chief exited with code -9; see ")
-    assert not any(alive(pid) for pid in pids.values()), "a process outlived the search"
+    assert len(set(chiefs)) == 4 and out.count("chief exited with code -9; starting it again") == 3
+    assert out.rstrip().splitlines()[-1].startswith("error: the chief failed 4 times (last exit code -9); ")
+    assert not any(alive(pid) for pid in [*chiefs, pids["tuner0"]]), "a process outlived the search"
 
 
 def test_a_distributed_search_from_a_python_script(tmp_path):
