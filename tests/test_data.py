@@ -134,3 +134,19 @@ def test_missing_corrupt_and_unknown_sources(tmp_path):
         load_mnist(str(corrupt))
     with pytest.raises(ValueError, match="Received: 'mnist'"):
         load_mnist("mnist")
+
+
+def test_csv_reads_the_same_floats_as_numpy(tmp_path):
+    values = np.random.default_rng(0).normal(size=(2000, 3)) * 10.0 ** np.arange(-3, 3, 2)
+    path = tmp_path / "points.csv"
+    np.savetxt(path, values, delimiter=",", header="y,x,w", comments="", fmt="%.17g")
+    x, y = load_csv(str(path))
+    np.testing.assert_array_equal(x, values[:, 1])
+    np.testing.assert_array_equal(y, values[:, 0])
+
+
+def test_csv_with_an_empty_field_names_its_line(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("x,y\n1,2\n3,\n5,6\n")
+    with pytest.raises(ValueError, match=r"gap.csv, line 3: column 'y' is not a number. Received: ''"):
+        load_csv(str(path))
