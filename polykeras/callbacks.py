@@ -369,7 +369,7 @@ class TensorBoard(keras.callbacks.Callback):
             self._initial_kernel = self._keep_initial_kernel(epoch)
         if epoch == 0:  # not when a backup resumes the run
             values = [functools.partial(coefficient_layout, layer.degree) for layer, _ in self._polynomials]
-            self._write(values + self._state({}, self.histogram_freq > 0, self.image_freq > 0), 0)
+            self._write(values + self._state({}, self.histogram_freq > 0, self.image_freq > 0, initial=True), 0)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -406,7 +406,7 @@ class TensorBoard(keras.callbacks.Callback):
             return kernel
         return np.load(path) if os.path.exists(path) else None
 
-    def _state(self, logs, histograms, images):
+    def _state(self, logs, histograms, images, initial=False):
         """Callables building the summaries of the model's current weights (copied now)."""
         values = []
         for layer, matrix in self._polynomials:
@@ -415,7 +415,9 @@ class TensorBoard(keras.callbacks.Callback):
             values.append(functools.partial(_polynomial_summary, prefix, coefficients, self.reference,
                                             self.data if images else None))
         if histograms:
-            for variable in self.model.weights:
+            # Non-trainable weights cannot change in training: their histograms at step 0 only.
+            weights = self.model.weights if initial else self.model.trainable_weights
+            for variable in weights:
                 values.append(functools.partial(histogram_summary, f"weights/{variable.path}", _read(variable)))
             for path, norm in self._gradient_norms(logs):
                 values.append(functools.partial(scalar_value, f"gradient_norm/{path}", norm))
@@ -476,19 +478,23 @@ class CoefficientHistory(keras.callbacks.Callback):
         self.coefficients.append(self._matrix @ _read(self._layer.basis_coefficients).astype(np.float64))
 
 
-def polynomial_logger(log_dir, x, y, degree, epochs, batch_size=None):
+def polynomial_logger(log_dir, x, y, epochs, batch_size=None, reference=None):
     """The callback `fit-poly` uses: coefficients every epoch; histograms and pictures at start, middle and end.
 
     Its epochs take milliseconds, where reading a variable alone costs a
     tenth of one, so the heavier summaries are kept to three steps.
+
+    Args:
+        reference: The least-squares optimum's power-basis coefficients,
+            for the gap to it (`fit_polynomial` computes it from the data's
+            R factor).
     """
-    from polykeras.polynomial import epoch_grouping, least_squares_coefficients
+    from polykeras.polynomial import epoch_grouping
 
     full_batch = batch_size is None or batch_size >= len(x)  # fit_polynomial groups only full batches
     keras_epochs = epochs // epoch_grouping(epochs) if full_batch else epochs
     freq = max(1, keras_epochs // 2)
-    return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y),
-                       reference=least_squares_coefficients(x, y, degree))
+    return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y), reference=reference)
 
 
 def mnist_logger(log_dir, x_train, y_train, gradient_samples=256):
@@ -518,8 +524,9 @@ def write_lr_find_events(log_dir, result, picture=None):
 
 
 def _read(variable):
-    """A NumPy copy of a Keras variable's current value."""
-    return np.array(variable.value)
+    """A NumPy copy of a Keras variable's current value (TensorFlow's `.numpy()` is the fastest way there)."""
+    value = variable.value
+    return value.numpy() if hasattr(value, "numpy") else np.array(value)
 
 
 def _polynomial_summary(prefix, coefficients, reference, data):

@@ -8,6 +8,9 @@ which is how Keras (like TF1's `trainable=False`) keeps the optimizer away from
 them: `model.trainable_weights` lists exactly the coefficients.
 """
 
+import functools
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -304,13 +307,12 @@ class Polynomial(keras.layers.Layer):
         transform = np.eye(size)
         if self.orthonormalize:
             transform = ops.convert_to_numpy(self.basis_transform).astype(np.float64)
-        domain = [float(self.domain_min), float(self.domain_max)]
-        columns = []
-        for j in range(size):
-            in_window = _TO_POWER_SERIES[self.basis](transform[:, j] * basis_scale(self.basis, self.degree))
-            converted = power.Polynomial(in_window, domain=domain, window=[-1.0, 1.0]).convert().coef
-            columns.append(pad_coefficients(converted, self.degree))
-        return np.stack(columns, axis=1)
+        lo, hi = float(self.domain_min), float(self.domain_max)
+        # t = shift + slope * x maps the domain onto the window, and t**k = sum_i C(k, i) shift**(k-i) slope**i x**i.
+        slope, shift = 2.0 / (hi - lo), -(lo + hi) / (hi - lo)
+        substitution = np.array([[math.comb(k, i) * shift ** (k - i) * slope**i if k >= i else 0.0
+                                  for k in range(size)] for i in range(size)])
+        return substitution @ _window_power_series(self.basis, self.degree) @ transform
 
     def coefficients(self):
         """The polynomial's coefficients in the power basis and original x units.
@@ -329,6 +331,17 @@ class Polynomial(keras.layers.Layer):
             "orthonormalize": self.orthonormalize,
             "coefficients_initializer": keras.initializers.serialize(self.coefficients_initializer),
         }
+
+
+@functools.lru_cache(maxsize=None)
+def _window_power_series(basis, degree):
+    """Column k: the power series in t (window units) of the k-th scaled basis function."""
+    scale = basis_scale(basis, degree)
+    columns = [pad_coefficients(_TO_POWER_SERIES[basis](np.eye(degree + 1)[k] * scale[k]), degree)
+               for k in range(degree + 1)]
+    matrix = np.stack(columns, axis=1)
+    matrix.flags.writeable = False
+    return matrix
 
 
 def pad_coefficients(coef, degree):

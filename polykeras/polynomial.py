@@ -230,12 +230,6 @@ def fit_polynomial(
     if learning_rate is None:
         learning_rate = default_learning_rate(basis, orthonormalize)
     x, y, optimizer = check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size)
-    log_dir = None
-    if runs_dir is not None:
-        from polykeras.callbacks import polynomial_logger
-
-        log_dir = new_run_dir(runs_dir, f"{basis}-d{degree}")
-        callbacks = [polynomial_logger(log_dir, x, y, degree, epochs, batch_size), *callbacks]
     backend.set_random_seed(seed)
     batch_size = len(x) if batch_size is None else min(batch_size, len(x))
     steps_per_pass = math.ceil(len(x) / batch_size)
@@ -245,6 +239,13 @@ def fit_polynomial(
     model.adapt(x)
     layer = model.polynomial
     r = layer.r_factor(x, y)
+    optimum, optimum_mse = _least_squares(layer, r)
+    log_dir = None
+    if runs_dir is not None:
+        from polykeras.callbacks import polynomial_logger
+
+        log_dir = new_run_dir(runs_dir, f"{basis}-d{degree}")
+        callbacks = [polynomial_logger(log_dir, x, y, epochs, batch_size, reference=optimum), *callbacks]
     inputs, targets = x, y
     if steps_per_pass == 1:
         # Full-batch descent sees the data only through its mean squared error, and R (d + 2 rows)
@@ -273,8 +274,8 @@ def fit_polynomial(
         if hasattr(callback, "wait"):
             callback.wait()  # TensorBoard's logs are on disk before the call returns
 
-    learned = layer.coefficients()
-    lstsq, mse, lstsq_mse = _against_least_squares(layer, r)
+    learned, lstsq, lstsq_mse = layer.coefficients(), optimum, optimum_mse
+    mse = _mse(layer, r)
     return PolynomialFit(
         model=model,
         coefficients=learned,
@@ -291,26 +292,31 @@ def fit_polynomial(
     )
 
 
-def _against_least_squares(layer, r):
-    """The float64 least-squares optimum and both mean squared errors, from the data's R factor (`r_factor`).
+def _split(layer, r):
+    """`(A T, b, residual)` from the data's R factor `[[A, b], [0, residual]]` (`Polynomial.r_factor`).
 
-    With `R` the R factor of `[features | y] / sqrt(n)`, split as
-    `[[A, b], [0, r]]`, the model with trainable coefficients `c` has
-    `MSE = |A T c - b|**2 + r**2` (`T` the basis transform), the optimum is
-    `T c* = solve(A, b)` and its MSE is `r**2`: Householder QR, as stable as
-    `numpy.linalg.lstsq`, without building the full design matrix.
-
-    Returns:
-        `(optimum's power-basis coefficients, model MSE, optimum's MSE)`.
+    With `T` the basis transform, the model with trainable coefficients `c`
+    has `MSE = |A T c - b|**2 + residual**2`: the optimum solves
+    `A T c* = b` and its MSE is `residual**2`. Householder QR or Cholesky of
+    a well-conditioned Gram matrix, without building the design matrix.
     """
-    a, b, residual = r[:-1, :-1], r[:-1, -1], r[-1, -1]
-    transform = np.eye(len(b))
+    transform = np.eye(len(r) - 1)
     if layer.orthonormalize:
         transform = keras.ops.convert_to_numpy(layer.basis_transform).astype(np.float64)
+    return r[:-1, :-1] @ transform, r[:-1, -1], r[-1, -1]
+
+
+def _least_squares(layer, r):
+    """The float64 least-squares optimum (power basis, original units) and its MSE, from R."""
+    a, b, residual = _split(layer, r)
+    return layer.power_basis_matrix() @ np.linalg.solve(a, b), float(residual**2)
+
+
+def _mse(layer, r):
+    """The model's mean squared error over all the points, from R."""
+    a, b, residual = _split(layer, r)
     coefficients = keras.ops.convert_to_numpy(layer.basis_coefficients).astype(np.float64)
-    optimum = np.linalg.solve(a @ transform, b)  # in the layer's own (trainable) coordinates
-    mse = float(np.sum((a @ (transform @ coefficients) - b) ** 2) + residual**2)
-    return layer.power_basis_matrix() @ optimum, mse, float(residual**2)
+    return float(np.sum((a @ coefficients - b) ** 2) + residual**2)
 
 
 def relative_gap(learned, reference):
