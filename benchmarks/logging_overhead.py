@@ -23,27 +23,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from polykeras import backend  # noqa: E402
-from polykeras.callbacks import polynomial_logger  # noqa: E402
 from polykeras.data import load_mnist, synthetic_polynomial  # noqa: E402
 from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp, train_mnist  # noqa: E402
 from polykeras.polynomial import fit_polynomial  # noqa: E402
 
 
-def finish(callbacks, start):
-    """Waits for the logs to be on disk; returns the seconds since `start`, training included."""
-    for callback in callbacks:
-        callback.wait()
-    return time.perf_counter() - start
-
-
 def poly_case(epochs, **kwargs):
+    """fit-poly with its logging (a run folder) against without; the call's time includes writing the logs."""
     x, y = synthetic_polynomial([1, 2, 3])
 
     def run(log_dir):
-        callbacks = [polynomial_logger(log_dir, x, y, 5, epochs)] if log_dir else []
         start = time.perf_counter()
-        seconds = fit_polynomial(x, y, degree=5, epochs=epochs, callbacks=callbacks, **kwargs).train_seconds
-        return seconds, finish(callbacks, start)
+        seconds = fit_polynomial(x, y, degree=5, epochs=epochs, runs_dir=log_dir, **kwargs).train_seconds
+        return seconds, time.perf_counter() - start
 
     return run
 

@@ -43,7 +43,7 @@ def polykeras_default(data, seed):
 
 RECIPES = {
     "plain Keras quickstart (128, Adam, 5 epochs)": lambda d, s: plain(d, (128,), 0.2, "adam", 5, s),
-    "plain Keras 2x512 (RMSprop, 20 epochs)": lambda d, s: plain(d, (512, 512), 0.2, "rmsprop", 20, s),
+    "Keras mnist_mlp example (2x512, RMSprop, 20 epochs)": lambda d, s: plain(d, (512, 512), 0.2, "rmsprop", 20, s),
     "polykeras default recipe": polykeras_default,
 }
 

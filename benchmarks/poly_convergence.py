@@ -24,7 +24,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from polykeras.callbacks import polynomial_logger  # noqa: E402
 from polykeras.data import synthetic_polynomial  # noqa: E402
 from polykeras.polynomial import fit_polynomial, least_squares, relative_gap  # noqa: E402
 from polykeras.seed import run_seed_program  # noqa: E402
@@ -109,10 +108,8 @@ def main():
         tf1_times.append(run_seed_program(x, y, steps=1000)[1])
         parity = dict(degree=DEGREE, basis="monomial", optimizer="sgd", learning_rate=0.01, epochs=1000)
         pk_times.append(fit_polynomial(x, y, **parity).train_seconds)
-        with tempfile.TemporaryDirectory() as log_dir:
-            logger = polynomial_logger(log_dir, x, y, DEGREE, 1000)  # what fit-poly logs with
-            pk_logged.append(fit_polynomial(x, y, callbacks=[logger], **parity).train_seconds)
-            logger.wait()
+        with tempfile.TemporaryDirectory() as runs_dir:  # what fit-poly logs
+            pk_logged.append(fit_polynomial(x, y, runs_dir=runs_dir, **parity).train_seconds)
     tf1, pk, logged = (statistics.median(t) for t in (tf1_times, pk_times, pk_logged))
     print(f"\nseed parity run, 1000 steps, median of {args.repeats} (polykeras time includes tracing):")
     print(f"  TF1 session loop            {tf1:.3f} s")

@@ -4,8 +4,8 @@
     apt-get install chromium          # Debian's package, once
     .venv/bin/python docs/take_screenshots.py
 
-Trains a polynomial (fit-poly defaults) and a small MNIST MLP into a temporary
-folder, serves it with `polykeras tensorboard` on 127.0.0.1, photographs the
+Trains a polynomial and the MNIST MLP (both with the commands' defaults) into
+a temporary folder, serves it with `polykeras tensorboard` on 127.0.0.1, photographs the
 dashboards with headless Chromium, and stops the server by its PID.
 """
 
@@ -24,7 +24,8 @@ VIEWS = {
     "tensorboard-scalars.png": "#timeseries&tagFilter=coefficients%2Fc",
     "tensorboard-fitted-curve.png": "#images&tagFilter=fit",
     "tensorboard-histograms.png": "#histograms&tagFilter=hidden_1%2Fkernel%7Cdigits%2Fkernel",
-    "tensorboard-kernels.png": "#images&tagFilter=kernels",
+    "tensorboard-kernels.png": "#images&tagFilter=hidden_1_kernels",
+    "tensorboard-learned.png": "#images&tagFilter=hidden_1_learned",
 }
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
@@ -42,7 +43,7 @@ def main():
     chromium = shutil.which("chromium") or sys.exit("error: chromium not found (apt-get install chromium)")
     with tempfile.TemporaryDirectory() as work:
         polykeras("fit-poly", "--log-dir", "logs/polynomial", cwd=work)
-        polykeras("train-mnist", "--data", "sample", "--epochs", "6", "--log-dir", "logs/mnist", cwd=work)
+        polykeras("train-mnist", "--data", "sample", "--log-dir", "logs/mnist", cwd=work)  # the default recipe
         server = subprocess.Popen(
             [sys.executable, "-m", "polykeras_cli", "tensorboard", "--logdir", "logs", "--port", "0"],
             cwd=work, stdout=subprocess.PIPE, text=True,
