@@ -65,10 +65,15 @@ def popen(*args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def alive(pid):
-    """Whether `pid` is a live process (zombies count as gone)."""
+def alive(pid, cwd=None):
+    """Whether `pid` is a live process (zombies count as gone), and, with `cwd`, one working in that folder.
+
+    PIDs are reused (here `pid_max` is 32768, and every thread takes one), so a
+    process killed a while ago is best recognised by its folder too.
+    """
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
+            running = f.read().split(") ")[1][0] != "Z"
+        return running and (cwd is None or os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(cwd))
+    except (FileNotFoundError, ProcessLookupError):
         return False

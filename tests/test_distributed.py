@@ -40,6 +40,30 @@ def _trial_pids(board):
     return out
 
 
+def _search_killing(tmp_path, args, victim, ready):
+    """Runs `polykeras ARGS` with two workers and SIGKILLs `victim` once `ready(pids that trained, pids)` holds.
+
+    Returns:
+        `(exit code, output, {process: pid})`.
+    """
+    launcher = popen(*args, cwd=tmp_path)
+    lines = []
+    try:
+        pids = _read_pids(launcher, 3, lines)
+        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not ready(set(_trial_pids(board).values()) if board.exists() else set(),
+                                                        pids):
+            time.sleep(0.05)
+        os.kill(pids[victim], signal.SIGKILL)
+        out, _ = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    return launcher.returncode, "".join(lines) + out, pids
+
+
 @pytest.mark.any_backend("jax")
 def test_two_workers_share_the_search(tmp_path):
     done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
@@ -53,29 +77,16 @@ def test_two_workers_share_the_search(tmp_path):
     assert all(t["status"] == "COMPLETED" for t in trials)
     used = set(_trial_pids(tmp_path / "logs" / "tune" / "poly" / "tensorboard").values())
     assert used == {pids["tuner0"], pids["tuner1"]}
-    assert not any(alive(pid) for pid in pids.values())
+    assert not any(alive(pid, tmp_path) for pid in pids.values())
 
 
 @pytest.mark.any_backend("jax")
 def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
             "--json", "k.json"]
-    launcher = popen(*args, cwd=tmp_path)
-    lines = []
-    try:
-        pids = _read_pids(launcher, 3, lines)
-        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and pids["tuner0"] not in (board.exists() and _trial_pids(board).values() or []):
-            time.sleep(0.05)
-        os.kill(pids["tuner0"], signal.SIGKILL)
-        out, _ = launcher.communicate(timeout=300)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-    out = "".join(lines) + out
-    assert launcher.returncode == 0, out
+    # Once tuner0 trains (its events are on disk).
+    code, out, pids = _search_killing(tmp_path, args, "tuner0", lambda trainers, pids: pids["tuner0"] in trainers)
+    assert code == 0, out
     assert "tuner0 exited with code -9; starting it again as tuner0" in out
     restarted = [int(m.group(1)) for m in re.finditer(r"^tuner0: pid (\d+)$", out, re.M)]
     assert len(restarted) == 2
@@ -83,7 +94,7 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
     assert all(t["status"] == "COMPLETED" for t in trials)
     every_pid = [int(m.group(2)) for m in re.finditer(r"^(chief|tuner\d+): pid (\d+)$", out, re.M)]
-    assert not any(alive(pid) for pid in every_pid), "a process outlived the search"
+    assert not any(alive(pid, tmp_path) for pid in every_pid), "a process outlived the search"
 
 
 def _event_files(board):
@@ -96,23 +107,9 @@ def _event_files(board):
 def test_a_killed_chief_is_restarted_and_every_trial_runs_once(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
             "--json", "c.json"]
-    launcher = popen(*args, cwd=tmp_path)
-    lines = []
-    try:
-        pids = _read_pids(launcher, 3, lines)
-        board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
-        deadline = time.monotonic() + 120
-        # Mid-trial: once a worker is training (its events are on disk) and before the search can end.
-        while time.monotonic() < deadline and not (board.exists() and _trial_pids(board)):
-            time.sleep(0.05)
-        os.kill(pids["chief"], signal.SIGKILL)
-        out, _ = launcher.communicate(timeout=300)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-    out = "".join(lines) + out
-    assert launcher.returncode == 0, out
+    # Mid-trial: once a worker trains (its events are on disk), before the search can end.
+    code, out, pids = _search_killing(tmp_path, args, "chief", lambda trainers, pids: trainers)
+    assert code == 0, out
     assert "chief exited with code -9; starting it again on port" in out  # the fault fired
     chiefs = [int(m.group(1)) for m in re.finditer(r"^chief: pid (\d+)$", out, re.M)]
     assert len(chiefs) == 2 and chiefs[0] == pids["chief"]
@@ -121,8 +118,9 @@ def test_a_killed_chief_is_restarted_and_every_trial_runs_once(tmp_path):
     assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(6)]
     assert all(t["status"] == "COMPLETED" for t in trials)
     assert re.findall(r"^trial (\d+)/6 ", out, re.M) == [str(k) for k in range(1, 7)]
-    assert _event_files(board) == {f"{i}": 1 for i in range(6)}
-    assert not any(alive(pid) for pid in [*chiefs, *_worker_pids(out).values()]), "a process outlived the search"
+    assert _event_files(tmp_path / "logs" / "tune" / "poly" / "tensorboard") == {f"{i}": 1 for i in range(6)}
+    every_pid = [*chiefs, *_worker_pids(out).values()]
+    assert not any(alive(pid, tmp_path) for pid in every_pid), "a process outlived the search"
 
 
 def test_a_chief_that_dies_four_times_stops_the_search_with_exit_1(tmp_path):
@@ -145,7 +143,7 @@ def test_a_chief_that_dies_four_times_stops_the_search_with_exit_1(tmp_path):
     assert launcher.returncode == 1, out
     assert len(set(chiefs)) == 4 and out.count("chief exited with code -9; starting it again") == 3
     assert out.rstrip().splitlines()[-1].startswith("error: the chief failed 4 times (last exit code -9); ")
-    assert not any(alive(pid) for pid in [*chiefs, pids["tuner0"]]), "a process outlived the search"
+    assert not any(alive(pid, tmp_path) for pid in [*chiefs, pids["tuner0"]]), "a process outlived the search"
 
 
 def test_a_distributed_search_from_a_python_script(tmp_path):
@@ -165,4 +163,4 @@ def test_a_distributed_search_from_a_python_script(tmp_path):
     best = done.stdout.splitlines()[-1].split()
     assert float(best[1]) == min(scores) == float(trials[-1][4]) and best[2] == "4"
     assert set(_worker_pids(done.stdout)) == {"chief", "tuner0", "tuner1"}
-    assert not any(alive(pid) for pid in _worker_pids(done.stdout).values())
+    assert not any(alive(pid, tmp_path) for pid in _worker_pids(done.stdout).values())
