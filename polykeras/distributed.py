@@ -7,7 +7,8 @@ oracle, the workers ask it for trials. `run_search` starts those processes
 running `polykeras.tuning.search` (through `python -m polykeras.distributed`),
 restarts a worker that dies under the same id so the oracle hands it back its
 unfinished trial, restarts a chief that dies on the same port (its oracle
-reloads from disk and the workers, whose calls wait for it, carry on), reports each finished trial from the oracle's files on disk,
+reloads from disk and the workers, whose calls wait for it or are made again
+through `ReconnectingOracle`, carry on), reports each finished trial from the oracle's files on disk,
 and stops every process it started by its PID.
 
 On several machines, run the same `search` call on each with those three
@@ -153,6 +154,47 @@ def _start_chief(processes, port):
         if time.monotonic() > deadline:
             raise RunError(f"the chief did not listen on 127.0.0.1:{port} within {CHIEF_START_SECONDS} s")
         time.sleep(POLL_SECONDS)
+
+
+class ReconnectingOracle:
+    """A worker's KerasTuner oracle client whose calls outlive a restart of the chief.
+
+    A call made while the chief is down waits for it already (KerasTuner's
+    client asks gRPC to wait for the channel), but a call under way when the
+    chief dies fails with UNAVAILABLE, and KerasTuner would then mark the
+    worker's trial as failed. Such a call is made again, and waits for the
+    restarted chief, for up to `seconds`.
+
+    Args:
+        client: The tuner's `oracle` (a KerasTuner `OracleClient`).
+        seconds: How long to keep retrying one call.
+    """
+
+    def __init__(self, client, seconds=CHIEF_START_SECONDS * (MAX_CHIEF_RESTARTS + 1)):
+        object.__setattr__(self, "_client", client)
+        object.__setattr__(self, "_seconds", seconds)
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            import grpc
+
+            deadline = time.monotonic() + self._seconds
+            while True:
+                try:
+                    return attribute(*args, **kwargs)
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise
+                    time.sleep(POLL_SECONDS)
+
+        return call
+
+    def __setattr__(self, name, value):
+        setattr(self._client, name, value)
 
 
 def keep_ongoing_trials(oracle):

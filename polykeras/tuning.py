@@ -553,6 +553,10 @@ def search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None
         from polykeras.distributed import keep_ongoing_trials
 
         keep_ongoing_trials(searched.oracle)  # a restarted chief: the workers still run their trials
+    elif role is not None:
+        from polykeras.distributed import ReconnectingOracle
+
+        searched.oracle = ReconnectingOracle(searched.oracle)  # a worker: calls outlive a chief's restart
     if workers and role is None:
         # The tuner reloads only when worker tuner0 saved its state, which a tuner0 that was restarted
         # and got no trial afterwards never does: read the trials the chief's oracle saved.
