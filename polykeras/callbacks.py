@@ -284,7 +284,7 @@ class TensorBoard(keras.callbacks.Callback):
         if values:
             self._queue.put((writer, int(step), time.time(), values))
 
-    def _drain(self, work, writers):
+    def _drain(self, work, writers, root):
         while True:
             try:
                 item = work.get(timeout=1.0)
@@ -297,7 +297,7 @@ class TensorBoard(keras.callbacks.Callback):
                 break
             writer, step, wall_time, values = item
             if writer not in writers:
-                writers[writer] = EventWriter(os.path.join(self.log_dir, writer))
+                writers[writer] = EventWriter(os.path.join(root, writer))
             summaries = []
             for make in values:
                 try:
@@ -326,7 +326,9 @@ class TensorBoard(keras.callbacks.Callback):
         self.wait()
         self._queue = queue.SimpleQueue()
         self._closed = False
-        self._thread = threading.Thread(target=self._drain, args=(self._queue, {}), name="polykeras-tensorboard")
+        # The folder as it is now: a later change of the working directory must not move the logs.
+        root = os.path.abspath(self.log_dir)
+        self._thread = threading.Thread(target=self._drain, args=(self._queue, {}, root), name="polykeras-tensorboard")
         # The power-basis map depends only on non-trainable variables: computed once.
         self._polynomials = [
             (layer, layer.power_basis_matrix()) for layer in self.model.layers if isinstance(layer, Polynomial)

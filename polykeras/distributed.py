@@ -7,9 +7,9 @@ oracle, the workers ask it for trials. `run_search` starts those processes
 running `polykeras.tuning.search` (through `python -m polykeras.distributed`),
 restarts a worker that dies under the same id so the oracle hands it back its
 unfinished trial, restarts a chief that dies on the same port (its oracle
-reloads from disk and the workers, whose calls wait for it or are made again
-through `ReconnectingOracle`, carry on), reports each finished trial from the oracle's files on disk,
-and stops every process it started by its PID.
+reloads from disk, and the workers' calls wait for it or are made again
+through `ReconnectingOracle`), reports each finished trial from the oracle's
+files on disk, and stops every process it started by its PID.
 
 On several machines, run the same `search` call on each with those three
 variables set (the chief's address in `KERASTUNER_ORACLE_IP`).
