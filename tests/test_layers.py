@@ -163,3 +163,23 @@ print(type(layer).__module__, layer.basis, [w.name for w in model.trainable_weig
     done = run_python(code)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["polykeras.layers", "legendre", "['coefficients']"]
+
+
+@pytest.mark.parametrize("n", [3, 5000])  # 3 points: a singular Gram matrix, so the Householder fallback
+def test_r_factor_is_the_r_of_a_qr_of_the_features_and_y(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.uniform(0.0, 10.0, n), rng.normal(size=n)
+    layer = built(2, "legendre")
+    layer.adapt(x)
+    features = layer._features((2 * x - (x.min() + x.max())) / (x.max() - x.min()), np)
+    expected = np.zeros((4, 4))
+    qr = np.linalg.qr(np.column_stack([features, y]) / np.sqrt(n), mode="r")
+    expected[: len(qr)] = qr
+    if n == 3:  # the fallback really runs: Cholesky refuses this Gram matrix
+        block = np.column_stack([features, y])
+        with pytest.raises(np.linalg.LinAlgError):
+            np.linalg.cholesky(block.T @ block / n)
+    r = layer.r_factor(x, y)
+    # R is unique up to the sign of each row.
+    np.testing.assert_allclose(np.abs(r), np.abs(expected), atol=1e-10)
+    assert np.allclose(np.triu(r), r)

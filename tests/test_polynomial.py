@@ -6,7 +6,14 @@ import pytest
 
 from polykeras import backend
 from polykeras.data import synthetic_polynomial
-from polykeras.polynomial import PolynomialRegression, epoch_grouping, fit_polynomial, least_squares
+from polykeras.polynomial import (
+    PolynomialRegression,
+    epoch_grouping,
+    fit_polynomial,
+    least_squares,
+    least_squares_coefficients,
+    relative_gap,
+)
 from polykeras.seed import run_seed_program
 
 
@@ -33,6 +40,10 @@ def test_defaults_converge_to_least_squares(low, high, spread, degree):
     assert result.epochs <= 25
     assert result.relative_coefficient_gap <= 1e-3
     assert result.relative_mse_gap <= 1e-3
+    # Both come from the data's R factor: checked against numpy's least squares and a direct evaluation.
+    assert relative_gap(result.least_squares_coefficients, least_squares_coefficients(x, y, degree)) <= 1e-8
+    np.testing.assert_allclose(result.least_squares_mse, np.mean((least_squares(x, y, degree)(x) - y) ** 2), rtol=1e-8)
+    np.testing.assert_allclose(result.mse, np.mean((result.model.polynomial.polynomial()(x) - y) ** 2), rtol=1e-8)
 
 
 def test_wide_range_with_the_seed_polynomial():
