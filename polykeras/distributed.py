@@ -256,9 +256,19 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
         chief = _start_chief(processes, port)
         if chief.returncode is not None:
             raise RunError(f"the chief exited with code {chief.returncode}; see {logs}/chief.log")
-        chief_restarts = 0
         worker_ids = [f"tuner{i}" for i in range(workers)]
-        restarts = dict.fromkeys(worker_ids, 0)
+        restarts = dict.fromkeys(["chief", *worker_ids], 0)
+
+        def count_restart(name, code, limit, where, meanwhile):
+            """Counts a death of `name`: raises `RunError` once it has been restarted `limit` times, else says so."""
+            if restarts[name] == limit:
+                who = "the chief" if name == "chief" else name
+                raise RunError(f"{who} failed {limit + 1} times (last exit code {code}); "
+                               f"search stopped, see {logs}/{name}.log")
+            restarts[name] += 1
+            print(f"{name} exited with code {code}; starting it again {where} "
+                  f"(restart {restarts[name]} of {limit}), {meanwhile}", flush=True)
+
         for tuner_id in worker_ids:
             processes.start(tuner_id)
         finished = set()
@@ -267,12 +277,7 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
             follower.poll()
             code = chief.poll()
             if code is not None and code != 0:
-                if chief_restarts == MAX_CHIEF_RESTARTS:
-                    raise RunError(f"the chief failed {MAX_CHIEF_RESTARTS + 1} times (last exit code {code}); "
-                                   f"search stopped, see {logs}/chief.log")
-                chief_restarts += 1
-                print(f"chief exited with code {code}; starting it again on port {port} "
-                      f"(restart {chief_restarts} of {MAX_CHIEF_RESTARTS}), the workers wait for it", flush=True)
+                count_restart("chief", code, MAX_CHIEF_RESTARTS, f"on port {port}", "the workers wait for it")
                 chief = _start_chief(processes, port)
             for tuner_id in worker_ids:
                 code = processes.running[tuner_id].poll()
@@ -280,14 +285,9 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
                     continue
                 if code == 0:
                     finished.add(tuner_id)
-                elif restarts[tuner_id] < MAX_WORKER_RESTARTS:
-                    restarts[tuner_id] += 1
-                    print(f"{tuner_id} exited with code {code}; starting it again as {tuner_id} "
-                          f"(restart {restarts[tuner_id]} of {MAX_WORKER_RESTARTS}), its trial continues", flush=True)
-                    processes.start(tuner_id)
                 else:
-                    raise RunError(f"{tuner_id} failed {MAX_WORKER_RESTARTS + 1} times (last exit code {code}); "
-                                   f"search stopped, see {logs}/{tuner_id}.log")
+                    count_restart(tuner_id, code, MAX_WORKER_RESTARTS, f"as {tuner_id}", "its trial continues")
+                    processes.start(tuner_id)
         # Every trial is reported and saved by now; the chief only polls (every 20 s) before it exits.
         try:
             chief.wait(timeout=2)
