@@ -106,7 +106,10 @@ class PolynomialRegression(keras.Model):
 
 
 def least_squares(x, y, degree):
-    """The float64 least-squares polynomial (numpy.polynomial), the reference optimum.
+    """The float64 least-squares polynomial by numpy.polynomial (SVD of the full design matrix).
+
+    `fit_polynomial` computes its optimum from the data's streamed R factor
+    instead; this is the independent check of it (the tests compare both).
 
     Returns:
         `numpy.polynomial.Polynomial` fitted with a domain mapping.
