@@ -37,7 +37,7 @@ def child(task, args):
     import numpy as np
 
     import polykeras
-    from polykeras.callbacks import CoefficientHistory
+    from polykeras.polynomial_panel import CoefficientHistory
     from polykeras.polynomial import relative_gap
 
     *digits, _ = polykeras.load_mnist("sample")

@@ -25,17 +25,23 @@ if keras.backend.backend() == "jax":
 
     jax.config.update("jax_enable_x64", os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"))
 
-from polykeras.callbacks import TensorBoard  # noqa: E402
+from polykeras.backup import Backup  # noqa: E402
 from polykeras.data import load_csv, load_mnist, synthetic_polynomial  # noqa: E402
 from polykeras.errors import InvalidArgumentError, RunError  # noqa: E402
 from polykeras.layers import Polynomial  # noqa: E402
 from polykeras.mnist import MnistTraining, mnist_mlp, train_mnist  # noqa: E402
+from polykeras.polynomial_panel import CoefficientHistory, PolynomialPanel  # noqa: E402
 from polykeras.polynomial import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares  # noqa: E402
+from polykeras.tensorboard import Panel, TensorBoard, register_layer_panel  # noqa: E402
 from polykeras.tuning import LrFindResult, SearchResult, lr_find, search  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backup",
+    "CoefficientHistory",
+    "Panel",
+    "PolynomialPanel",
     "InvalidArgumentError",
     "LrFindResult",
     "MnistTraining",
@@ -51,6 +57,7 @@ __all__ = [
     "load_mnist",
     "lr_find",
     "mnist_mlp",
+    "register_layer_panel",
     "search",
     "synthetic_polynomial",
     "train_mnist",

@@ -25,6 +25,12 @@ def check_positive_int(value, name):
         raise InvalidArgumentError(f"{name} must be an integer > 0. Received: {name}={value!r}")
 
 
+def check_non_negative_int(value, name):
+    """Raises `InvalidArgumentError` unless `value` is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgumentError(f"{name} must be an integer >= 0. Received: {name}={value!r}")
+
+
 def check_learning_rate(learning_rate):
     """Raises `InvalidArgumentError` unless `learning_rate` is a finite number > 0 (or a Keras schedule)."""
     if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):

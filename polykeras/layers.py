@@ -371,3 +371,10 @@ def check_distinct(x, degree):
             f"a degree-{degree} polynomial needs at least {degree + 1} distinct x values. "
             f"Received: {distinct}"
         )
+
+
+def relative_gap(learned, reference):
+    """`||learned - reference|| / ||reference||` (the norm of the difference if the reference is 0)."""
+    diff = float(np.linalg.norm(np.asarray(learned) - np.asarray(reference)))
+    norm = float(np.linalg.norm(reference))
+    return diff / norm if norm > 0 else diff

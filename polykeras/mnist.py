@@ -26,6 +26,7 @@ from polykeras.backup import Backup
 from polykeras.checks import check_learning_rate, check_positive_int, make_optimizer
 from polykeras.errors import InvalidArgumentError, LossBecameNaN, TrainingCollapsed
 from polykeras.runs import TrainingRun
+from polykeras.tensorboard import TensorBoard
 
 # The recipe, chosen on 800 digits held out of the sample's 4,000 training
 # digits (benchmarks/mnist_recipe_search.py) among those that train in under
@@ -100,6 +101,16 @@ def mnist_mlp(
             x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
     outputs = layers.Dense(10, activation="softmax", kernel_initializer=kernel_initializer, name="digits")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def mnist_logger(log_dir, x_train, y_train, samples=256):
+    """The callback `train-mnist` uses: metrics every epoch; weights, gradients and activations every 5th, pictures every 10th.
+
+    Gradients and activations are taken on a fixed spread of training images (one-hot labels, as the loss takes them).
+    """
+    pick = np.linspace(0, len(x_train) - 1, samples).astype(int)
+    return TensorBoard(log_dir, histogram_freq=5, image_freq=10,
+                       data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
 
 
 class _NanGuard(keras.callbacks.Callback):
@@ -244,8 +255,6 @@ def train_mnist(
                     deskew, elastic]
         run = TrainingRun.open(runs_dir, f"mlp-{'x'.join(map(str, hidden))}-{init}", settings, log=log)
         if run.log_dir:
-            from polykeras.callbacks import mnist_logger
-
             extra.append(mnist_logger(run.log_dir, x_train, y_train))
         extra += [Backup(run.backup_dir), _ResumeNotice()]
     one_hot = keras.utils.to_categorical(y_train, 10)

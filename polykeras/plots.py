@@ -20,7 +20,7 @@ def plot_polynomial_fit(path, history, x, y, result, true_coefficients=None):
 
     Args:
         path: The PNG file to write.
-        history: A `polykeras.callbacks.CoefficientHistory` from the training.
+        history: A `polykeras.CoefficientHistory` from the training.
         x: The training inputs.
         y: The training targets.
         result: The `PolynomialFit`.

@@ -24,8 +24,17 @@ import numpy as np
 from polykeras import backend
 from polykeras.checks import check_positive_int, make_optimizer
 from polykeras.data import check_xy
-from polykeras.layers import Polynomial, check_basis, check_degree, check_distinct, pad_coefficients
+from polykeras.layers import (
+    Polynomial,
+    check_basis,
+    check_degree,
+    check_distinct,
+    pad_coefficients,
+    relative_gap,
+)
+from polykeras.polynomial_panel import PolynomialPanel
 from polykeras.runs import new_run_dir
+from polykeras.tensorboard import TensorBoard
 
 # With the basis orthonormal on the data the loss's Hessian is 2 * I, so SGD at
 # 0.4 shrinks the error fivefold every epoch (0.5 is the exact Newton step).
@@ -67,7 +76,7 @@ class PolynomialRegression(keras.Model):
     ['coefficients']
     """
 
-    # Its train_step puts the gradient norm in the logs (see polykeras.callbacks.TensorBoard).
+    # Its train_step puts the gradient norm in the logs (see polykeras.TensorBoard).
     reports_gradient_norms = True
 
     def __init__(self, degree, basis="legendre", orthonormalize=None, steps_per_batch=1, dtype="float64", **kwargs):
@@ -170,6 +179,24 @@ class PolynomialFit:
         }
 
 
+def polynomial_logger(log_dir, x, y, epochs, batch_size=None, reference=None):
+    """The callback `fit-poly` uses: coefficients every epoch; histograms and pictures at start, middle and end.
+
+    Its epochs take milliseconds, where reading a variable alone costs a
+    tenth of one, so the heavier summaries are kept to three steps.
+
+    Args:
+        reference: The least-squares optimum's power-basis coefficients,
+            for the gap to it (`fit_polynomial` computes it from the data's
+            R factor).
+    """
+    full_batch = batch_size is None or batch_size >= len(x)  # fit_polynomial groups only full batches
+    keras_epochs = epochs // epoch_grouping(epochs) if full_batch else epochs
+    freq = max(1, keras_epochs // 2)
+    return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y),
+                       panels=("weights", "update_ratios", PolynomialPanel(reference=reference)))
+
+
 def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size):
     """Validates everything `fit_polynomial` takes, before any training or writing."""
     check_degree(degree)
@@ -215,7 +242,7 @@ def fit_polynomial(
         callbacks: Keras callbacks for `fit`.
         runs_dir: If set (such as `"logs/fit-poly"`), every coefficient's walk
             from 0, the fitted curve and the weights are logged to a new run
-            folder there (`polykeras.callbacks.polynomial_logger`); the
+            folder there (`polynomial_logger`); the
             result's `log_dir` names it.
         verbose: Keras's `fit` verbosity.
         seed: Seed for Keras and the shuffling of mini-batches.
@@ -245,8 +272,6 @@ def fit_polynomial(
     optimum, optimum_mse = _least_squares(layer, r)
     log_dir = None
     if runs_dir is not None:
-        from polykeras.callbacks import polynomial_logger
-
         log_dir = new_run_dir(runs_dir, f"{basis}-d{degree}")
         callbacks = [polynomial_logger(log_dir, x, y, epochs, batch_size, reference=optimum), *callbacks]
     inputs, targets = x, y
@@ -320,10 +345,3 @@ def _mse(layer, r):
     a, b, residual = _split(layer, r)
     coefficients = keras.ops.convert_to_numpy(layer.basis_coefficients).astype(np.float64)
     return float(np.sum((a @ coefficients - b) ** 2) + residual**2)
-
-
-def relative_gap(learned, reference):
-    """`||learned - reference|| / ||reference||` (the norm of the difference if the reference is 0)."""
-    diff = float(np.linalg.norm(np.asarray(learned) - np.asarray(reference)))
-    norm = float(np.linalg.norm(reference))
-    return diff / norm if norm > 0 else diff

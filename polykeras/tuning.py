@@ -3,7 +3,7 @@
 A `keras_tuner.HyperModel` per task defines the search space (the learning
 rate, log-uniform, and optionally the optimizer); `make_tuner` picks the
 search algorithm (Hyperband by default, random, Bayesian or grid). Every trial
-logs through `polykeras.callbacks.TensorBoard` into its own folder, and
+logs through `polykeras.TensorBoard` into its own folder, and
 `write_hparams_config` gives TensorBoard's HParams dashboard the true,
 log-scale learning-rate domain. The same search runs on several processes or
 machines with KerasTuner's distributed mode (see `polykeras tune --workers`).
@@ -33,6 +33,8 @@ from polykeras.checks import make_optimizer
 from polykeras.errors import InvalidArgumentError
 from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp
 from polykeras.polynomial import PolynomialRegression
+from polykeras.tensorboard import EventWriter, TensorBoard
+from polykeras.tensorboard.events import image_summary, scalar_value
 
 
 def _atomic_save_json(path, obj, _original=getattr(keras_tuner.src.utils, "save_json", None)):
@@ -236,8 +238,6 @@ class _ReportsTrials:
     trial_callback = None
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        from polykeras.callbacks import EventWriter
-
         for callback in callbacks:
             if callback.__class__.__name__ == "TensorBoard":
                 callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
@@ -319,8 +319,6 @@ def write_hparams_config(log_dir, hypermodel):
     names = ["loss"] + (["accuracy"] if hypermodel.task == "mnist" else [])
     metrics = [hparams_summary.Metric(f"epoch_{n}", group=group, display_name=f"{prefix}{n}")
                for n in names for group, prefix in (("validation", "val_"), ("train", ""))]
-    from polykeras.callbacks import EventWriter
-
     with EventWriter(log_dir) as writer:
         writer.write([hparams_summary.hparams_config_pb(hparams, metrics)], step=0)
 
@@ -565,8 +563,6 @@ def search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None
         if role in (None, "chief"):
             write_hparams_config(board, hypermodel)
         searched.trial_callback = _progress_reporter(searched, on_trial_end)
-        from polykeras.callbacks import TensorBoard
-
         searched.search(epochs=max_epochs, callbacks=[TensorBoard(board, histogram_freq=0, image_freq=0)],
                         verbose=verbose)
         if role not in (None, "chief"):
@@ -729,3 +725,19 @@ def lr_find(task, data=None, *, steps=100, seed=0):
     rates, losses = sweep.rates[: len(sweep.losses)], np.asarray(sweep.losses)
     return LrFindResult(task=task, rates=rates, losses=losses, smoothed=smooth(losses),
                         suggestion=suggest_learning_rate(rates, losses))
+
+
+def write_lr_find_events(log_dir, result, picture=None):
+    """Writes a learning-rate range test to TensorBoard: rate, loss and smoothed loss per step, and its picture.
+
+    Args:
+        log_dir: The run folder; events go to `log_dir/train`.
+        result: An `LrFindResult` from `lr_find`.
+        picture: The plot as a uint8 RGB array (`polykeras.plots.plot_lr_find`), if any.
+    """
+    with EventWriter(os.path.join(log_dir, "train")) as writer:
+        for step, (rate, loss, smoothed) in enumerate(zip(result.rates, result.losses, result.smoothed)):
+            writer.write([scalar_value("lr_find/learning_rate", rate), scalar_value("lr_find/loss", loss),
+                          scalar_value("lr_find/smoothed_loss", smoothed)], step)
+        if picture is not None:
+            writer.write([image_summary("lr_find/loss_vs_rate", picture)], len(result.rates))

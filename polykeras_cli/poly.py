@@ -65,7 +65,7 @@ def coefficient_table(result, true_coefficients=None):
 def fit_and_report(args, task="fit-poly"):
     """Validates, trains, prints the coefficient table; returns the result and its JSON."""
     from polykeras import polynomial
-    from polykeras.callbacks import CoefficientHistory
+    from polykeras.polynomial_panel import CoefficientHistory
 
     (x, y), true = _data(args)
     lr = args.learning_rate if args.learning_rate is not None else polynomial.default_learning_rate(args.basis)

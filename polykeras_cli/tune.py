@@ -88,7 +88,7 @@ def cmd_tune(args):
 
 def cmd_lr_find(args):
     from polykeras import tuning
-    from polykeras.callbacks import write_lr_find_events
+    from polykeras.tuning import write_lr_find_events
     from polykeras.plots import plot_lr_find
     from polykeras.runs import new_run_dir
 

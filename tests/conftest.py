@@ -77,3 +77,26 @@ def alive(pid, cwd=None):
         return running and (cwd is None or os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(cwd))
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def read_run(folder):
+    """{tag: [(step, value), ...]} for every tensor summary in the event files under `folder`, read by TensorBoard."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return {
+        tag: [(e.step, tensor_util.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors(tag)]
+        for tag in accumulator.Tags()["tensors"]
+    }
+
+
+def decode_image(value):
+    """The first image of an image summary's tensor `[width, height, png, ...]`, as a uint8 array."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(value[2])))

@@ -448,16 +448,16 @@ def test_tensorboard_serves_the_runs(cli, tmp_path):
             assert points[-1][2] == pytest.approx(poly["coefficients"][k], rel=1e-6, abs=1e-7)
 
         histograms = _get(base, "data/plugin/histograms/tags")
-        assert "weights/polynomial/coefficients" in histograms[poly_run]
-        assert "weights/hidden_1/kernel" in histograms[mnist_run]
+        assert "polynomial/coefficients/histogram" in histograms[poly_run]
+        assert "hidden_1/kernel/histogram" in histograms[mnist_run]
         images = _get(base, "data/plugin/images/tags")
         assert "fit/curve" in images[poly_run] and "weights/hidden_1_kernels" in images[mnist_run]
         query = urllib.parse.urlencode({"run": poly_run, "tag": "fit/curve", "sample": 0})
         first = _get(base, f"data/plugin/images/images?{query}")[0]
         assert _get(base, f"data/plugin/images/individualImage?{first['query']}", raw=True)[:8] == b"\x89PNG\r\n\x1a\n"
         layout = _get(base, "data/plugin/custom_scalars/layout")
-        assert layout["category"][0]["title"] == "polynomial"
-        assert layout["category"][0]["chart"][0]["multiline"]["tag"] == [r"coefficients/c\d+$"]
+        polynomial = next(c for c in layout["category"] if c["title"] == "polynomial")
+        assert polynomial["chart"][0]["multiline"]["tag"] == [r"coefficients/c\d+$"]
     finally:
         assert _stop_tensorboard(server) == 0  # Ctrl-C ends it cleanly
 

@@ -59,12 +59,12 @@ def gradient_function(model, x, y, loss=None, jit=True):
 
     Args:
         model: A built Keras model.
-        x: Inputs.
-        y: Targets.
+        x: Inputs, in any structure the model takes (several inputs too).
+        y: Targets, in the form the loss takes.
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
         jit: Compile it with `jax.jit` (for repeated calls).
     """
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    x, y = (keras.tree.map_structure(jnp.asarray, data) for data in (x, y))
 
     def value(trainable, non_trainable, metrics):
         y_pred, _ = model.stateless_call(trainable, non_trainable, x)  # inference: no dropout or augmentation

@@ -41,12 +41,12 @@ def gradient_function(model, x, y, loss=None, jit=True):
 
     Args:
         model: A built Keras model.
-        x: Inputs.
-        y: Targets.
+        x: Inputs, in any structure the model takes (several inputs too).
+        y: Targets, in the form the loss takes.
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
         jit: Trace it with `tf.function` (for repeated calls).
     """
-    x, y = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
+    x, y = (keras.tree.map_structure(lambda a: tf.constant(np.asarray(a)), data) for data in (x, y))
     variables = model.trainable_variables
 
     def compute():

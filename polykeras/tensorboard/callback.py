@@ -1,0 +1,345 @@
+"""`TensorBoard`: Keras's TensorBoard callback for any model and backend, with panels that show weights learn.
+
+It takes the arguments of `keras.callbacks.TensorBoard` that make sense
+without TensorFlow and writes the same tags in the same `train/` and
+`validation/` folders (`epoch_loss`, `epoch_learning_rate`, `batch_loss`,
+`evaluation_loss_vs_iterations`, `<weight path>/histogram`, the `keras`
+model graph), then adds the panels of `polykeras.tensorboard.panels`.
+
+The epoch hooks only copy the numbers they need; building and writing the
+summaries happens on a background thread, during training when epochs are
+long and after it when they take milliseconds. `wait()` returns once
+everything is on disk.
+"""
+
+import copy
+import os
+import queue
+import sys
+import threading
+import time
+import warnings
+
+import keras
+import numpy as np
+
+from polykeras.checks import check_non_negative_int, check_positive_int
+from polykeras.errors import InvalidArgumentError
+from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
+from polykeras.tensorboard.panels import BUILT_IN, Panel, Snapshot, layer_panels
+
+# Epochs at least this long render their summaries alongside training; shorter
+# ones (a polynomial's take milliseconds) leave it to the end, so that the
+# writer thread does not compete with a Python-bound training loop.
+LONG_EPOCH_SECONDS = 0.05
+DEFAULT_PANELS = ("weights", "update_ratios", "activations", "first_layer", "layers")
+
+
+class TensorBoard(keras.callbacks.Callback):
+    """Logs metrics, weights, gradients, update ratios, dead units and first-layer pictures, for any model.
+
+    A drop-in for `keras.callbacks.TensorBoard`: the same arguments mean the
+    same, and the same tags are written, on TensorFlow and JAX, without
+    importing TensorFlow. Named `TensorBoard`, with a `log_dir` attribute,
+    so that KerasTuner sends each trial's logs to a folder of its own.
+    Writers are created when training starts and closed when it ends, so
+    the callback can be deep-copied (KerasTuner copies callbacks per trial).
+
+    Steps count epochs (passes over the data), and the state before the first
+    update is logged at step 0, so every curve starts at the initial value.
+    A model with a `steps_per_batch` attribute (`PolynomialRegression`)
+    advances that many steps per Keras epoch. `batch_*` scalars count
+    batches, and `evaluation_*_vs_iterations` optimizer steps, as in Keras.
+
+    Args:
+        log_dir: The run's folder; `train/` and `validation/` go inside.
+        histogram_freq: Histograms, norms, update ratios and activations
+            every this many epochs (and at the last epoch). 0 turns them off.
+        write_graph: Whether to write the model's config for TensorBoard's
+            graph view (Functional and Sequential models, as Keras does).
+        write_images: Whether to draw every weight as an image
+            (`<path>/image`, as Keras does) with the histograms.
+        write_steps_per_second: Whether to log `epoch_steps_per_second`
+            (and `batch_steps_per_second` with `update_freq`).
+        update_freq: `"epoch"`, or `"batch"` or N to also log `batch_*`
+            metrics every N batches.
+        profile_batch, embeddings_freq, embeddings_metadata: Keras's
+            profiler and projector need TensorFlow; only their "off"
+            values (0, 0, None) are accepted.
+        image_freq: First-layer pictures (and a layer panel's images) every
+            this many epochs, at step 0 and at the last epoch. 0 turns them off.
+        data: A fixed small batch, `(x, y)` in any structure the model takes,
+            for the gradient norms and the activations; `y` in the form the
+            compiled loss takes. Without it those are skipped, with one
+            warning.
+        data_samples: At most this many samples of `data`, evenly spaced.
+        panels: Which panels to write: names among `"weights"`,
+            `"update_ratios"`, `"activations"`, `"first_layer"` and
+            `"layers"` (the panels registered for layer types, such as the
+            polynomial's), and `Panel` instances. Scalars are always written.
+
+    Example:
+
+    >>> import tempfile
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((32, 4)), np.ones((32, 1))
+    >>> callback = TensorBoard(tempfile.mkdtemp(), data=(x, y))
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+    >>> callback.wait()
+    >>> sorted(os.listdir(callback.log_dir))
+    ['train']
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        histogram_freq=1,
+        write_graph=True,
+        write_images=False,
+        write_steps_per_second=False,
+        update_freq="epoch",
+        profile_batch=0,
+        embeddings_freq=0,
+        embeddings_metadata=None,
+        *,
+        image_freq=5,
+        data=None,
+        data_samples=256,
+        panels=DEFAULT_PANELS,
+    ):
+        super().__init__()
+        for name, value in (("histogram_freq", histogram_freq), ("image_freq", image_freq),
+                            ("data_samples", data_samples)):
+            check_non_negative_int(value, name)
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch":
+            check_positive_int(update_freq, "update_freq")
+        for name, value, off in (("profile_batch", profile_batch, 0), ("embeddings_freq", embeddings_freq, 0),
+                                 ("embeddings_metadata", embeddings_metadata, None)):
+            if value != off and value not in ((0, 0), [0, 0]):
+                raise InvalidArgumentError(f"{name} is not supported by polykeras.TensorBoard (Keras's profiler and projector "
+                                 f"need TensorFlow); leave it at {off!r}. Received: {name}={value!r}")
+        for panel in panels:
+            if not isinstance(panel, Panel) and panel not in (*BUILT_IN, "layers"):
+                raise InvalidArgumentError(f"panels takes Panel instances and the names {sorted([*BUILT_IN, 'layers'])}. "
+                                 f"Received: panels={panels!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = update_freq
+        self.image_freq = image_freq
+        self.data = data
+        self.data_samples = data_samples
+        self.panels = tuple(panels)
+        if update_freq != "epoch":
+            # Only then: a callback with batch hooks makes Keras call them synchronously, every step.
+            self.on_train_batch_begin = self._on_train_batch_begin
+            self.on_train_batch_end = self._on_train_batch_end
+        self._queue = None
+        self._thread = None
+        self._closed = True
+        self._active = []
+        self.batch = None
+
+    # Writers: a background thread renders and writes what the hooks queue --
+
+    def _write(self, values, step, writer="train"):
+        """Queues a list of callables (each returning a summary or value) for one step."""
+        if values:
+            self._queue.put((writer, int(step), time.time(), values))
+
+    def _drain(self, work, writers, root):
+        while True:
+            try:
+                item = work.get(timeout=1.0)
+            except queue.Empty:
+                # fit raised before on_train_end: stop once the program is ending.
+                if not threading.main_thread().is_alive():
+                    break
+                continue
+            if item is None:
+                break
+            writer, step, wall_time, values = item
+            if writer not in writers:
+                writers[writer] = EventWriter(os.path.join(root, writer))
+            summaries = []
+            for make in values:
+                try:
+                    made = make() if callable(make) else make
+                except Exception as e:  # one bad summary (say, a NaN curve) must not stop the others
+                    print(f"warning: a TensorBoard summary at step {step} was skipped: {e}", file=sys.stderr)
+                    continue
+                summaries.extend(made if isinstance(made, list) else [made])
+            writers[writer].write(summaries, step, wall_time)
+        for w in writers.values():
+            w.close()
+
+    def wait(self):
+        """Blocks until everything logged so far is written and the files are closed."""
+        thread = self._thread
+        if thread is not None and thread.ident is not None:
+            thread.join()
+
+    def _start_writing(self):
+        if self._thread.ident is None:
+            self._thread.start()
+
+    def on_train_begin(self, logs=None):
+        if self._queue is not None and not self._closed:
+            # A previous fit raised before on_train_end: close its writers before starting anew.
+            self._queue.put(None)
+            self._start_writing()
+        self.wait()
+        self._queue = queue.SimpleQueue()
+        self._closed = False
+        # The folder as it is now: a later change of the working directory must not move the logs.
+        root = os.path.abspath(self.log_dir)
+        self._thread = threading.Thread(target=self._drain, args=(self._queue, {}, root), name="polykeras-tensorboard")
+        self.batch = None if self.data is None else fixed_batch(self.data, self.data_samples)
+        self._global_batch = 0
+        self._started = False
+
+    def _start_panels(self, initial_epoch):
+        """The panels that apply to this model, started; one warning for those that need `data`."""
+        chosen = []
+        for panel in self.panels:
+            if panel == "layers":
+                chosen += layer_panels(self.model)
+            else:
+                chosen.append(BUILT_IN[panel]() if isinstance(panel, str) else copy.copy(panel))
+        skipped = [] if self.batch is not None else [s for p in chosen if (s := p.without_data(self.model))]
+        if skipped:
+            warnings.warn(f"polykeras.TensorBoard: without data=(x, y) these are not logged: {', '.join(skipped)}",
+                          stacklevel=2)
+        return [p for p in chosen if p.start(self, initial_epoch)]
+
+    def on_train_end(self, logs=None):
+        self._queue.put(None)  # the thread closes the files and ends; wait() joins it
+        self._closed = True
+        self._start_writing()
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            if name in ("_queue", "_thread", "_model", "_active", "batch", "on_train_batch_begin",
+                        "on_train_batch_end"):
+                value = None if name != "_active" else []
+            setattr(clone, name, copy.deepcopy(value, memo))
+        if clone.update_freq != "epoch":
+            clone.on_train_batch_begin = clone._on_train_batch_begin
+            clone.on_train_batch_end = clone._on_train_batch_end
+        return clone
+
+    # Logging: the hooks copy numbers; the thread builds the summaries --------
+
+    def _step(self, epoch):
+        return epoch * getattr(self.model, "steps_per_batch", 1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_iterations = _iterations(self.model)
+        if self._started:
+            return
+        self._started = True
+        self._active = self._start_panels(epoch)
+        if epoch > 0:  # a backup resumed the run: step 0 is written already
+            return
+        values = []
+        charts = [chart for panel in self._active for chart in panel.charts()]
+        if charts:
+            values.append(layout_summary(charts))
+        if self.write_graph and type(self.model).__name__ in ("Functional", "Sequential"):
+            try:
+                values.append(keras_model_summary(self.model.to_json()))
+            except Exception as e:  # as Keras: a model that does not serialise is not drawn
+                warnings.warn(f"polykeras.TensorBoard: the model's graph is not written: {e}", stacklevel=2)
+        self._write(values + self._panel_values({}, 0, self.histogram_freq > 0, self.image_freq > 0, True), 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        done = epoch + 1
+        last = done == self.params.get("epochs")
+        train, validation = [], []
+        for name, value in logs.items():
+            if name.startswith("gradient_norm/"):
+                continue  # a model's own report: the weights panel writes it per layer
+            if name.startswith("val_"):
+                validation.append(scalar_value(f"epoch_{name[4:]}", float(value)))
+            else:
+                train.append(scalar_value(f"epoch_{name}", float(value)))
+        for name, rate in learning_rates(self.model):
+            train.append(scalar_value(f"epoch_{name}", rate))
+        if self.write_steps_per_second:
+            seconds = time.perf_counter() - self._epoch_start
+            train.append(scalar_value("epoch_steps_per_second",
+                                      (_iterations(self.model) - self._epoch_iterations) / seconds))
+        histograms = self.histogram_freq > 0 and (done % self.histogram_freq == 0 or last)
+        images = self.image_freq > 0 and (done % self.image_freq == 0 or last)
+        step = self._step(done)
+        self._write(train + self._panel_values(logs, step, histograms, images, False), step)
+        self._write(validation, step, "validation")
+        # The first epoch also traces the training graph, so it does not decide.
+        if epoch > 0 and time.perf_counter() - self._epoch_start >= LONG_EPOCH_SECONDS:
+            self._start_writing()
+
+    def _panel_values(self, logs, step, histograms, images, initial):
+        snapshot = Snapshot(self.model, step, logs, histograms, images, initial)
+        return [value for panel in self._active for value in panel.log(snapshot)]
+
+    def _on_train_batch_begin(self, batch, logs=None):
+        self._global_batch += 1
+        if self.write_steps_per_second:
+            self._batch_start = time.perf_counter()
+
+    def _on_train_batch_end(self, batch, logs=None):
+        if self._global_batch % self.update_freq or not isinstance(logs, dict):
+            return
+        values = [scalar_value(f"batch_{name}", float(value)) for name, value in logs.items()
+                  if not name.startswith("gradient_norm/")]
+        if self.write_steps_per_second:
+            values.append(scalar_value("batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_start)))
+        self._write(values, self._global_batch)
+
+    def on_test_end(self, logs=None):
+        """`evaluation_<metric>_vs_iterations` in `validation/`, at the optimizer's step count, as Keras writes it."""
+        if not logs or getattr(self.model, "optimizer", None) is None:
+            return
+        values = [scalar_value(f"evaluation_{name}_vs_iterations", float(value)) for name, value in logs.items()]
+        step = _iterations(self.model)
+        if self._queue is not None and not self._closed:
+            self._write(values, step, "validation")
+        else:  # model.evaluate outside fit
+            with EventWriter(os.path.join(self.log_dir, "validation")) as writer:
+                writer.write(values, step)
+
+
+def fixed_batch(data, samples):
+    """`(x, y, sample_weight)` of at most `samples` evenly spaced samples of `data` (`(x, y)` in any structure)."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(data) if isinstance(data, list) else data)
+    count = len(keras.tree.flatten(x)[0])
+    pick = np.linspace(0, count - 1, min(samples, count)).astype(int) if samples else np.arange(count)
+    take = lambda structure: None if structure is None else keras.tree.map_structure(  # noqa: E731
+        lambda a: np.asarray(a)[pick], structure)
+    return take(x), take(y), take(sample_weight)
+
+
+def learning_rates(model):
+    """`[("learning_rate", rate)]` as Keras logs it: one per optimizer inside a wrapper or a multi-optimizer."""
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    if hasattr(optimizer, "optimizers"):
+        return [(f"learning_rate_{o.name}", float(keras.ops.convert_to_numpy(o.learning_rate)))
+                for o in optimizer.optimizers]
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return [("learning_rate", float(keras.ops.convert_to_numpy(optimizer.learning_rate)))]
+    return []
+
+
+def _iterations(model):
+    optimizer = getattr(model, "optimizer", None)
+    return int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0

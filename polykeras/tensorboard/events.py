@@ -1,0 +1,156 @@
+"""TensorBoard summaries built from NumPy, and the event file they are written to, without TensorFlow.
+
+Every summary is made with TensorBoard's own protobuf helpers (the ones its
+`summary_v2` modules use), so TensorBoard reads them exactly as it reads
+Keras's: scalars, histograms, images, text, the custom-scalars layout and the
+`keras` model graph. `EventWriter` writes them in TensorBoard's record format
+with plain files, so logging works the same, and as fast, on every backend.
+
+Example:
+
+>>> import tempfile
+>>> from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+>>> folder = tempfile.mkdtemp()
+>>> with EventWriter(folder) as writer:
+...     writer.write([scalar_value("epoch_loss", 0.5)], step=1)
+>>> run = EventAccumulator(folder); _ = run.Reload()
+>>> run.Tags()["tensors"]
+['epoch_loss']
+"""
+
+import io
+import itertools
+import os
+import socket
+import time
+
+import numpy as np
+from PIL import Image
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.plugins.text.summary_v2 import text_pb
+from tensorboard.summary.writer.record_writer import RecordWriter
+from tensorboard.util import tensor_util
+
+HISTOGRAM_BUCKETS = 30
+
+_SCALAR_METADATA = scalar_pb("_", 0.0).value[0].metadata
+
+
+def scalar_value(tag, value):
+    """A scalar as a `Summary.Value`, as `scalar_pb` makes it but sharing its metadata."""
+    with np.errstate(over="ignore"):  # beyond float32's range is inf, as TensorBoard stores it
+        tensor = tensor_util.make_tensor_proto(np.float32(value))
+    return summary_pb2.Summary.Value(tag=tag, metadata=_SCALAR_METADATA, tensor=tensor)
+
+
+def text_value(tag, text):
+    """A text summary as a `Summary.Value`."""
+    return text_pb(tag, text).value[0]
+
+
+def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
+    """A histogram summary of `values` (any shape), computed with `np.histogram`."""
+    values = np.asarray(values).reshape(-1)
+    values = values[np.isfinite(values)]  # a diverged weight (NaN, inf) leaves only its finite values
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(values, bins=buckets, range=(low, high))
+    table = np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
+    value = summary_pb2.Summary.Value(
+        tag=tag,
+        metadata=histogram_metadata.create_summary_metadata(display_name=tag, description=""),
+        tensor=tensor_util.make_tensor_proto(table, dtype=np.float64),
+    )
+    return summary_pb2.Summary(value=[value])
+
+
+def image_summary(tag, pixels, description=""):
+    """An image summary of uint8 pixels: one `(height, width)` or `(height, width, 3)` array, or a list of them.
+
+    Several images go into one summary, as `tf.summary.image` writes a batch.
+    """
+    images = pixels if isinstance(pixels, (list, tuple)) else [pixels]
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+        encoded.append(buffer.getvalue())
+    height, width = images[0].shape[:2]
+    tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), *encoded])
+    value = summary_pb2.Summary.Value(
+        tag=tag, metadata=image_metadata.create_summary_metadata(display_name=tag, description=description),
+        tensor=tensor,
+    )
+    return summary_pb2.Summary(value=[value])
+
+
+def multiline_chart(title, *patterns):
+    """A custom-scalars chart drawing every scalar whose tag matches one of the regular expressions."""
+    return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=list(patterns)))
+
+
+def layout_summary(categories):
+    """The custom-scalars layout (one per run): `[(category title, [chart, ...]), ...]`."""
+    layout = layout_pb2.Layout(category=[layout_pb2.Category(title=title, chart=charts) for title, charts in categories])
+    value = summary_pb2.Summary.Value(
+        tag=custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+        metadata=custom_scalar_metadata.create_summary_metadata(),
+        tensor=tensor_util.make_tensor_proto(layout.SerializeToString()),
+    )
+    return summary_pb2.Summary(value=[value])
+
+
+def keras_model_summary(model_json, tag="keras"):
+    """The model's JSON config for TensorBoard's conceptual graph, as Keras's `keras_model_summary` writes it."""
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "graph_keras_model"
+    metadata.plugin_data.content = b"1"
+    value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor_util.make_tensor_proto(model_json))
+    return summary_pb2.Summary(value=[value])
+
+
+class EventWriter:
+    """Writes summaries to a new event file in `log_dir`, in TensorBoard's record format.
+
+    TensorBoard's own `EventFileWriter` opens files through `tf.io.gfile`,
+    which imports TensorFlow; this writer uses plain files and TensorBoard's
+    `RecordWriter`. The file is named as `EventFileWriter` names it.
+    """
+
+    _count = itertools.count()
+
+    def __init__(self, log_dir):
+        os.makedirs(log_dir, exist_ok=True)
+        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(self._count)}"
+        self._file = open(os.path.join(log_dir, name), "wb")
+        self._records = RecordWriter(self._file)
+        self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def _add(self, event):
+        self._records.write(event.SerializeToString())
+        self._file.flush()
+
+    def write(self, values, step, wall_time=None):
+        """Writes summary values (or whole summaries) for one step as one event."""
+        summary = summary_pb2.Summary()
+        for value in values:
+            if isinstance(value, summary_pb2.Summary):
+                summary.value.extend(value.value)
+            else:
+                summary.value.append(value)
+        self._add(event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary))
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

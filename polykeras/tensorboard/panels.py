@@ -1,0 +1,430 @@
+"""The panels of `polykeras.TensorBoard`: what it writes beside the metrics, each a small class.
+
+A panel looks at the model when training starts and decides whether it
+applies; at each log point it copies the numbers it needs (cheap, in the
+training loop) and returns callables that build the summaries (on the
+callback's writer thread). The built-in panels know no particular model:
+
+- `Weights` ("weights"): Keras's `<path>/histogram` for every weight, and
+  per-layer norms of the weights and of their gradients on the fixed batch.
+- `UpdateRatios` ("update_ratios"): ||W(t) - W(t-k)|| / ||W(t-k)|| per
+  trainable variable since the last log, in one custom-scalars chart.
+- `Activations` ("activations"): for every ReLU-family layer, the share of
+  its units that are zero on the whole fixed batch, and a histogram.
+- `FirstLayer` ("first_layer"): for a model whose input is an image, the
+  first layer's weights as tiles, raw and minus their initial values.
+
+What is special to a layer type plugs in from that layer's side:
+`register_layer_panel(LayerClass, factory)` makes the callback add
+`factory(layer)` for every such layer it finds (see `polykeras.polynomial_panel`).
+"""
+
+import functools
+import math
+import os
+import warnings
+
+import keras
+import numpy as np
+
+from polykeras import backend
+from polykeras.tensorboard.events import histogram_summary, image_summary, multiline_chart, scalar_value
+
+# A unit is dead when its output is exactly zero on every sample of the fixed batch.
+RELU_ACTIVATIONS = ("relu", "relu6")
+MAX_TILES = 64
+INITIAL_KERNEL_FILE = "initial_kernel.npy"
+
+_LAYER_PANELS = {}
+
+
+def register_layer_panel(layer_class, factory):
+    """Makes `TensorBoard` add `factory(layer)` (a `Panel`) for every layer of `layer_class` in a model."""
+    _LAYER_PANELS[layer_class] = factory
+
+
+def read(variable):
+    """A NumPy copy of a Keras variable's current value (TensorFlow's `.numpy()` is the fastest way there)."""
+    value = variable.value
+    return value.numpy() if hasattr(value, "numpy") else np.array(value)
+
+
+def all_layers(model):
+    """Every layer inside `model`, depth first, nested models' layers included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        if isinstance(layer, keras.Model) or hasattr(layer, "layers"):
+            yield from all_layers(layer)
+
+
+def owner(path):
+    """The layer path of a variable path: `conv2d/kernel` -> `conv2d`."""
+    return path.rpartition("/")[0] or path
+
+
+class Snapshot:
+    """One log point: which summaries are due, the epoch's logs, and the weights copied once for every panel."""
+
+    def __init__(self, model, step, logs, histograms, images, initial):
+        self.model, self.step, self.logs = model, step, logs
+        self.histograms, self.images, self.initial = histograms, images, initial
+        self._weights = None
+
+    def weights(self):
+        """`{path: array}` of every weight of the model, read from the device once for this log point."""
+        if self._weights is None:
+            self._weights = {v.path: read(v) for v in self.model.weights}
+        return self._weights
+
+
+class Panel:
+    """One group of summaries. Subclasses override `start`, `charts` and `log` as they need.
+
+    Attributes:
+        name: How `TensorBoard(panels=...)` names a built-in panel.
+    """
+
+    name = None
+
+    def without_data(self, model):
+        """What this panel leaves out for `model` when the callback has no `data`, or None."""
+        return None
+
+    def start(self, callback, initial_epoch):
+        """Called when training starts (with `callback.model` set); returns whether the panel applies."""
+        return True
+
+    def charts(self):
+        """Custom-scalars charts: `[(category title, [chart, ...])]`."""
+        return []
+
+    def log(self, snapshot):
+        """Callables that each build a summary (or summary value) of `snapshot`; run on the writer thread."""
+        return []
+
+
+class Weights(Panel):
+    """Keras's weight histograms, and per-layer norms of the weights and of their gradients.
+
+    Gradients come from the model itself when its `train_step` puts
+    `gradient_norm/<variable path>` in the logs (`PolynomialRegression`
+    does, every epoch), else they are computed on the fixed batch with the
+    compiled loss, at each histogram step.
+    """
+
+    name = "weights"
+
+    def without_data(self, model):
+        return None if getattr(model, "reports_gradient_norms", False) else "gradient norms"
+
+    def start(self, callback, initial_epoch):
+        self._model = callback.model
+        self._batch = callback.batch
+        self._write_images = callback.write_images
+        self._gradients = None  # compiled on first use, for this model
+        return True
+
+    def charts(self):
+        return [("weights", [multiline_chart("weight norm per layer", r"^weight_norm/"),
+                             multiline_chart("gradient norm per layer", r"^gradient_norm/")])]
+
+    def log(self, snapshot):
+        values = []
+        reported = {k[len("gradient_norm/"):]: float(v) for k, v in snapshot.logs.items()
+                    if k.startswith("gradient_norm/")}
+        if reported:
+            values += _layer_norms("gradient_norm", reported.items(), squared=False)
+        if not snapshot.histograms:
+            return values
+        weights = snapshot.weights()
+        for path, value in weights.items():
+            name = path.replace(":", "_")
+            values.append(functools.partial(histogram_summary, f"{name}/histogram", value))
+            if self._write_images:
+                values.append(functools.partial(_weight_image, f"{name}/image", value))
+        trainable = [v.path for v in self._model.trainable_variables]
+        values += _layer_norms("weight_norm", ((p, weights[p]) for p in trainable))
+        if not reported and self._batch is not None and not snapshot.initial:
+            if self._gradients is None:
+                x, y, _ = self._batch
+                self._gradients = backend.gradient_function(self._model, x, y)
+            values += _layer_norms("gradient_norm", zip(trainable, self._gradients()))
+        return values
+
+
+def _layer_norms(prefix, items, squared=True):
+    """`prefix/<layer path>` scalars: the 2-norm over each layer's variables (arrays, or their norms)."""
+    sums = {}
+    for path, value in items:
+        square = float(np.sum(np.square(value, dtype=np.float64))) if squared else float(value) ** 2
+        sums[owner(path)] = sums.get(owner(path), 0.0) + square
+    return [functools.partial(scalar_value, f"{prefix}/{layer}", math.sqrt(total)) for layer, total in sums.items()]
+
+
+def _weight_image(tag, value):
+    """A weight drawn as Keras's `write_images` draws it: a bias as a row, a kernel as a matrix, conv kernels per filter."""
+    w = np.squeeze(np.asarray(value, np.float64))
+    if w.ndim == 1:
+        images = [w[None, :]]
+    elif w.ndim == 2:
+        images = [w.T if w.shape[0] > w.shape[1] else w]
+    elif w.ndim == 3:  # channels last: one image per channel, at most 3 as tf.summary.image writes
+        images = [w[:, :, i] for i in range(min(3, w.shape[2]))]
+    else:
+        return image_summary(tag, np.zeros((1, 1), np.uint8))
+    scaled = []
+    for image in images:
+        low, high = float(np.min(image)), float(np.max(image))
+        scaled.append(np.round(255 * (image - low) / ((high - low) or 1.0)).astype(np.uint8))
+    return image_summary(tag, scaled)
+
+
+class UpdateRatios(Panel):
+    """||W(t) - W(t-k)|| / ||W(t-k)|| per trainable variable since the last log (CS231n's check: about 1e-3).
+
+    A variable that was all zeros at the last log (a bias at its start) has
+    no ratio at the next one.
+    """
+
+    name = "update_ratios"
+
+    def start(self, callback, initial_epoch):
+        self._model = callback.model
+        self._previous = None
+        return True
+
+    def charts(self):
+        return [("update ratio", [multiline_chart("||W(t) - W(t-k)|| / ||W(t-k)|| per variable since the last log "
+                                                  "(healthy: about 1e-3)", r"^update_ratio/")])]
+
+    def log(self, snapshot):
+        if not snapshot.histograms:
+            return []
+        weights = snapshot.weights()
+        current = {v.path: weights[v.path] for v in self._model.trainable_variables}
+        previous, self._previous = self._previous, current
+        if previous is None:
+            return []
+        return [functools.partial(_update_ratio, f"update_ratio/{p}", value, previous[p])
+                for p, value in current.items() if p in previous and np.any(previous[p])]
+
+
+def _update_ratio(tag, current, previous):
+    current, previous = np.asarray(current, np.float64), np.asarray(previous, np.float64)
+    return scalar_value(tag, np.linalg.norm(current - previous) / np.linalg.norm(previous))
+
+
+def is_relu_layer(layer):
+    """Whether a layer's output is a ReLU's: `ReLU`, `Activation("relu")`, or a layer with `activation="relu"`."""
+    if isinstance(layer, keras.layers.ReLU):
+        return True
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) in RELU_ACTIVATIONS
+
+
+class Activations(Panel):
+    """For every ReLU-family layer: the share of dead units on the fixed batch, and a histogram of its outputs.
+
+    A unit is a feature of the last axis (a `Dense` unit, a convolution's
+    filter); it is dead when it outputs zero for every sample of the fixed
+    batch, at every position. The outputs come from one extra function of
+    the model's inputs, `keras.Model(inputs, [layer.output, ...])`, sharing
+    the model's layers; the model itself is not changed.
+    """
+
+    name = "activations"
+
+    def without_data(self, model):
+        return "activations" if any(is_relu_layer(layer) for layer in model.layers) else None
+
+    def start(self, callback, initial_epoch):
+        if callback.batch is None:
+            return False
+        self._x = callback.batch[0]
+        self._layers, self._probe = activation_probe(callback.model, self._x)
+        return bool(self._layers)
+
+    def charts(self):
+        return [("activations", [multiline_chart("share of dead units (zero on the whole fixed batch)",
+                                                 r"^activations/.*/dead_fraction$")])]
+
+    def log(self, snapshot):
+        if not snapshot.histograms:
+            return []
+        outputs = self._probe.predict_on_batch(self._x)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        values = []
+        for layer, output in zip(self._layers, outputs):
+            output = np.asarray(output)
+            values.append(functools.partial(_activation_summaries, f"activations/{layer.name}", output))
+        return values
+
+
+def dead_fraction(output):
+    """The share of last-axis units whose output is zero for every sample and position."""
+    output = np.asarray(output)
+    alive = np.any(output.reshape(-1, output.shape[-1]) != 0, axis=0)
+    return 1.0 - float(np.mean(alive))
+
+
+def _activation_summaries(prefix, output):
+    return [scalar_value(f"{prefix}/dead_fraction", dead_fraction(output)),
+            *histogram_summary(f"{prefix}/histogram", output).value]
+
+
+def activation_probe(model, x):
+    """`(layers, probe)`: the model's ReLU-family layers and a `keras.Model` from its inputs to their outputs.
+
+    Functional and Sequential models have the layers' symbolic outputs; a
+    subclassed model's `call` is run once on symbolic inputs shaped like `x`
+    to get them. Layers whose output cannot be told apart (a layer called
+    twice) are left out, and so are layers of nested models.
+    """
+    candidates = [layer for layer in model.layers if is_relu_layer(layer)]
+    if not candidates:
+        return [], None
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        inputs = keras.tree.map_structure(lambda a: keras.Input(shape=np.shape(a)[1:], dtype=str(np.asarray(a).dtype)), x)
+        try:
+            model.call(inputs)
+        except Exception as e:  # a call that cannot run symbolically: no activation panel, said once
+            warnings.warn(f"polykeras.TensorBoard: no activations for {model.name}: its call() does not run on "
+                          f"symbolic inputs ({type(e).__name__}: {e})", stacklevel=2)
+            return [], None
+    layers, outputs = [], []
+    for layer in candidates:
+        try:
+            outputs.append(layer.output)
+        except (AttributeError, ValueError):
+            continue
+        layers.append(layer)
+    if not layers:
+        return [], None
+    return layers, keras.Model(inputs, outputs, name=f"{model.name}_activations")
+
+
+def image_shape(model, x):
+    """`(height, width, channels)` of the model's input when it is one image (H x W or H x W x C, C in 1 or 3)."""
+    try:
+        shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    except (AttributeError, ValueError):
+        shapes = [np.shape(a)[1:] for a in keras.tree.flatten(x)] if x is not None else []
+    if len(shapes) != 1 or None in shapes[0]:
+        return None
+    shape = shapes[0]
+    if len(shape) == 2:
+        return (*shape, 1)
+    if len(shape) == 3 and shape[2] in (1, 3):
+        return shape
+    return None
+
+
+def first_layer_kernel(model, shape):
+    """The model's first layer with a kernel, when it is a `Dense` on the flattened image or a `Conv2D` on it."""
+    height, width, channels = shape
+    for layer in all_layers(model):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None or isinstance(layer, keras.Model):
+            continue
+        if isinstance(layer, keras.layers.Dense) and kernel.shape[0] == height * width * channels:
+            return layer
+        if isinstance(layer, keras.layers.Conv2D) and layer.data_format == "channels_last" \
+                and kernel.shape[2] == channels:
+            return layer
+        return None
+    return None
+
+
+def tiles(kernel, layer, shape):
+    """The first layer's kernel as one tile per unit: `(units, h, w)` in grey or `(units, h, w, 3)` in colour."""
+    kernel = np.asarray(kernel, np.float64)
+    height, width, channels = shape
+    if kernel.ndim == 2:  # Dense on the flattened image: one H x W (x C) tile per unit
+        units = kernel.T.reshape(-1, height, width, channels)
+    else:  # Conv2D (k, k, C, filters): one k x k (x C) tile per filter
+        units = kernel.transpose(3, 0, 1, 2)
+    return units[..., 0] if channels == 1 else units
+
+
+def tile_grid(units, max_tiles=MAX_TILES, min_pixels=48):
+    """Tiles `(n, h, w[, 3])` as one uint8 picture, each scaled alone so that grey is 0; at most `max_tiles`.
+
+    Small tiles (a 3 x 3 convolution) are enlarged to about `min_pixels`.
+    """
+    units = np.asarray(units, np.float64)[:max_tiles]
+    count, side_h, side_w = units.shape[:3]
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    cell_h, cell_w = side_h + 1, side_w + 1
+    grid = np.full((rows * cell_h + 1, columns * cell_w + 1, *units.shape[3:]), 255, np.uint8)
+    for i, unit in enumerate(units):
+        spread = np.abs(unit).max() or 1.0
+        r, c = divmod(i, columns)
+        grid[1 + r * cell_h: 1 + r * cell_h + side_h, 1 + c * cell_w: 1 + c * cell_w + side_w] = \
+            np.round(127.5 + 127.5 * unit / spread).astype(np.uint8)
+    scale = max(1, math.ceil(min_pixels / max(side_h, side_w)))
+    return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+RAW = "the first layer's weights, one tile per unit or filter; grey is 0"
+LEARNED = ("what each first-layer unit learned: its weights now minus their initial values (W - W0), "
+           "one tile per unit or filter; grey is no change")
+
+
+class FirstLayer(Panel):
+    """The first layer's weights as image tiles, raw and as W - W0, for a model whose input is an image.
+
+    W0 is saved in the run folder (`initial_kernel.npy`) when training starts
+    at epoch 0, and read back when a run resumes, so a resumed run draws the
+    same difference.
+    """
+
+    name = "first_layer"
+
+    def start(self, callback, initial_epoch):
+        x = callback.batch[0] if callback.batch is not None else None
+        shape = image_shape(callback.model, x)
+        self._layer = first_layer_kernel(callback.model, shape) if shape else None
+        if self._layer is None:
+            return False
+        self._shape = shape
+        path = os.path.join(callback.log_dir, INITIAL_KERNEL_FILE)
+        if initial_epoch == 0:
+            self._initial = read(self._layer.kernel)
+            os.makedirs(callback.log_dir, exist_ok=True)
+            np.save(path, self._initial)
+        else:
+            self._initial = np.load(path) if os.path.exists(path) else None
+        return True
+
+    def log(self, snapshot):
+        if not snapshot.images:
+            return []
+        kernel = read(self._layer.kernel)
+        name = self._layer.name
+        values = [functools.partial(_tiles_summary, f"weights/{name}_kernels", kernel, self._layer, self._shape, RAW)]
+        if self._initial is not None:
+            values.append(functools.partial(_tiles_summary, f"weights/{name}_learned", kernel - self._initial,
+                                            self._layer, self._shape, LEARNED))
+        return values
+
+
+def _tiles_summary(tag, kernel, layer, shape, description):
+    return image_summary(tag, tile_grid(tiles(kernel, layer, shape)), description)
+
+
+BUILT_IN = {panel.name: panel for panel in (Weights, UpdateRatios, Activations, FirstLayer)}
+
+
+def layer_panels(model):
+    """A panel for every layer of the model whose type has one registered (`register_layer_panel`)."""
+    panels = []
+    for layer in all_layers(model):
+        for layer_class, factory in _LAYER_PANELS.items():
+            if isinstance(layer, layer_class):
+                panels.append(factory(layer))
+    return panels

@@ -1,0 +1,42 @@
+"""Summaries built without TensorFlow, read back by TensorBoard's own reader."""
+
+import json
+
+import keras
+import numpy as np
+from tensorboard.util import tensor_util
+
+from conftest import decode_image, read_run
+from polykeras.tensorboard.events import (
+    EventWriter,
+    histogram_summary,
+    image_summary,
+    keras_model_summary,
+    layout_summary,
+    multiline_chart,
+)
+
+
+def test_histogram_buckets_count_every_value():
+    values = np.arange(1000.0)
+    table = tensor_util.make_ndarray(histogram_summary("h", values).value[0].tensor)
+    assert table.shape == (30, 3) and table[:, 2].sum() == 1000 and table[0, 0] == 0 and table[-1, 1] == 999
+    constant = tensor_util.make_ndarray(histogram_summary("h", np.ones(5)).value[0].tensor)
+    assert constant[:, 2].sum() == 5
+    diverged = tensor_util.make_ndarray(histogram_summary("h", np.array([1.0, np.nan, np.inf, 2.0])).value[0].tensor)
+    assert diverged[:, 2].sum() == 2
+
+
+def test_images_layout_and_model_graph_read_back(tmp_path):
+    first = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    with EventWriter(tmp_path) as writer:
+        writer.write([image_summary("pictures", [first, 255 - first]),
+                      layout_summary([("weights", [multiline_chart("norms", r"^weight_norm/")])]),
+                      keras_model_summary(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).to_json())],
+                     step=3)
+    run = read_run(tmp_path)
+    step, pictures = run["pictures"][0]
+    assert step == 3 and [int(v) for v in pictures[:2]] == [4, 3] and len(pictures) == 4
+    np.testing.assert_array_equal(decode_image(pictures), first)
+    assert json.loads(run["keras"][0][1].item())["class_name"] == "Sequential"
+    assert "custom_scalars__config__" in run
