@@ -62,19 +62,24 @@ class Backup(keras.callbacks.Callback):
             take; 0 backs up at every epoch's end.
         delete_at_end: Whether a `fit` that finishes removes the backup
             folder, as `BackupAndRestore` does, so the next run starts afresh.
+        clock: What the budget reads the time from, in seconds (tests pass
+            a fake one to check the budget exactly).
 
     Attributes:
         saved_epochs: The epochs (1-based) backed up during this `fit`.
         resumed_epoch: The epoch that training resumed after, or 0.
     """
 
-    def __init__(self, backup_dir, budget=0.02, delete_at_end=True):
+    def __init__(self, backup_dir, budget=0.02, delete_at_end=True, clock=time.perf_counter):
         super().__init__()
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
             raise ValueError(f"budget must be a number in [0, 1). Received: budget={budget!r}")
+        if not callable(clock):
+            raise ValueError(f"clock must be a function that returns the time. Received: clock={clock!r}")
         self.backup_dir = backup_dir
         self.budget = float(budget)
         self.delete_at_end = delete_at_end
+        self.clock = clock
         self.saved_epochs = []
         self.resumed_epoch = 0
         self._path = os.path.join(backup_dir, BACKUP_FILE)
@@ -106,7 +111,7 @@ class Backup(keras.callbacks.Callback):
         self.model._initial_epoch = self.resumed_epoch  # how Keras's own BackupAndRestore resumes `fit`
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
+        now = self.clock()
         due = self._last_save is None or self.budget == 0 or (now - self._last_save) * self.budget >= self._cost
         if not due:
             return
@@ -114,24 +119,27 @@ class Backup(keras.callbacks.Callback):
         variables = self._variables()
         state = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
         state.update(epoch=np.array(epoch + 1), count=np.array(len(variables)))
+        self.saved_epochs.append(epoch + 1)
+        self._last_save = self.clock()
+        self._cost = self._last_save - now + self._write_seconds  # the previous write's, measured
         self._writer = threading.Thread(target=self._write, args=(state,), daemon=True)
         self._writer.start()
-        self.saved_epochs.append(epoch + 1)
-        self._last_save = time.perf_counter()
-        self._cost = self._last_save - now + self._write_seconds  # the previous write's, measured
 
     def _write(self, state):
-        start = time.perf_counter()
-        partial = self._path + PARTIAL_SUFFIX
+        start = self.clock()
         try:
-            with open(partial, "wb") as f:
-                np.savez(f, **state)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(partial, self._path)
+            self._save(state)
         except OSError as e:
             self._error = e
-        self._write_seconds = time.perf_counter() - start
+        self._write_seconds = self.clock() - start
+
+    def _save(self, state):
+        partial = self._path + PARTIAL_SUFFIX
+        with open(partial, "wb") as f:
+            np.savez(f, **state)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, self._path)
 
     def wait(self):
         """Waits for the backup being written; raises `RunError` if a write failed."""

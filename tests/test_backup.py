@@ -47,13 +47,45 @@ def test_a_resumed_fit_ends_where_an_unbroken_one_does(tmp_path):
     assert not tmp_path.exists()  # a finished fit removes its backup folder
 
 
+class _FakeClock:
+    """Time in units that only the test moves."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class _OneUnitWrites(Backup):
+    """Writes the backup for real, in one unit of its clock's time."""
+
+    def _save(self, state):
+        super()._save(state)
+        self.clock.now += 1
+
+
+class _Epochs(keras.callbacks.Callback):
+    """Makes each epoch last `units` of the fake clock (once the backup in flight is written)."""
+
+    def __init__(self, backup, units):
+        super().__init__()
+        self.backup, self.units = backup, units
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup.wait()
+        self.backup.clock.now += self.units
+
+
 def test_the_budget_spaces_the_backups(tmp_path):
     x, y = _data()
-    backup = Backup(str(tmp_path), budget=0.02, delete_at_end=False)
-    _model().fit(x, y, epochs=200, batch_size=64, verbose=0, callbacks=[backup])
-    # Epochs of a few milliseconds, a backup of about one: the first epoch, then roughly every 50th or later.
-    assert backup.saved_epochs[0] == 1 and len(backup.saved_epochs) < 40, backup.saved_epochs
-    assert backed_up_epochs(str(tmp_path)) == backup.saved_epochs[-1]
+    backup = _OneUnitWrites(str(tmp_path), budget=0.02, delete_at_end=False, clock=_FakeClock())
+    _model().fit(x, y, epochs=20, batch_size=64, verbose=0, callbacks=[_Epochs(backup, units=10), backup])
+    # Epochs of 10 units, copies of 0 and writes of 1. A backup costs its copy and the write before it, so the
+    # first two are free and taken at once; after that each costs 1 unit, and 1 / 0.02 = 50 units, 5 epochs, must
+    # pass before the next (a budget off by 2x would space them by 3 or 10 epochs).
+    assert backup.saved_epochs == [1, 2, 7, 12, 17]
+    assert backed_up_epochs(str(tmp_path)) == 17
 
 
 def test_a_backup_of_another_model_is_refused(tmp_path):
@@ -69,6 +101,11 @@ def test_a_backup_of_another_model_is_refused(tmp_path):
 def test_bad_budget(budget, tmp_path):
     with pytest.raises(ValueError, match=f"budget must be a number in \\[0, 1\\). Received: budget={budget!r}"):
         Backup(str(tmp_path), budget=budget)
+
+
+def test_bad_clock(tmp_path):
+    with pytest.raises(ValueError, match="^clock must be a function that returns the time. Received: clock=0.5$"):
+        Backup(str(tmp_path), clock=0.5)
 
 
 # A model whose backup (weights and Adam's two moments, 3 x 64 MB) takes a good part of a second to write.
