@@ -1,6 +1,7 @@
 """polykeras.backup: a resumed fit continues exactly, the budget spaces backups, a half-written one is never used."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,32 @@ def test_the_budget_spaces_the_backups(tmp_path):
     # pass before the next (a budget off by 2x would space them by 3 or 10 epochs).
     assert backup.saved_epochs == [1, 2, 7, 12, 17]
     assert backed_up_epochs(str(tmp_path)) == 17
+
+
+def test_a_failed_write_stops_training_and_keeps_the_last_backup(tmp_path):
+    x, y = _data()
+    backup = Backup(str(tmp_path), budget=0, delete_at_end=False)
+
+    class BlockTheNextWrite(keras.callbacks.Callback):
+        """Once epoch 1 is backed up, puts a folder where the next write's file goes: open() fails, even as root."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                backup.wait()
+                with np.load(tmp_path / BACKUP_FILE) as state:
+                    self.epoch_1 = {name: state[name] for name in state.files}
+                (tmp_path / (BACKUP_FILE + PARTIAL_SUFFIX)).mkdir()
+
+    block = BlockTheNextWrite()
+    message = f"^the backup could not be written to {re.escape(str(tmp_path))}: .*Is a directory"
+    with pytest.raises(RunError, match=message) as caught:
+        _model().fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[backup, block])
+    # Epoch 2's write failed in the background; epoch 3's end, waiting for it, stopped training.
+    assert backup.saved_epochs == [1, 2], caught.value
+    with np.load(tmp_path / BACKUP_FILE) as state:  # epoch 1's backup, untouched
+        assert sorted(state.files) == sorted(block.epoch_1) and int(state["epoch"]) == 1
+        for name in state.files:
+            np.testing.assert_array_equal(state[name], block.epoch_1[name])
 
 
 def test_a_backup_of_another_model_is_refused(tmp_path):
