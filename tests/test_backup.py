@@ -140,23 +140,20 @@ BIG_FIT = textwrap.dedent("""
     import sys
     import keras, numpy as np
     from polykeras.backup import Backup
-    keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4096,)), keras.layers.Dense(4096, use_bias=False)])
     model.compile(optimizer="adam", loss="mse")
-    backup = Backup(sys.argv[1], budget=0, delete_at_end=False)
     x = np.ones((8, 4096), "float32")
-    model.fit(x, x, epochs=int(sys.argv[2]), batch_size=8, verbose=0, callbacks=[backup])
-    print("resumed after", backup.resumed_epoch, "saved", backup.saved_epochs)
+    model.fit(x, x, epochs=1000, batch_size=8, verbose=0, callbacks=[Backup(sys.argv[1], budget=0)])
 """)
 
 
-@pytest.mark.any_backend("jax")
+@pytest.mark.timeout(180)  # in both passes: copying the variables out and restoring them are the backend's
 def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
     folder = tmp_path / "backup"
     final, partial = folder / BACKUP_FILE, folder / (BACKUP_FILE + PARTIAL_SUFFIX)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-c", BIG_FIT, str(folder)]
-    process = subprocess.Popen([*command, "1000"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-c", BIG_FIT, str(folder)], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         # Wait for one whole backup, then for the next write to start, and kill the process in the middle of it.
@@ -174,8 +171,12 @@ def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
     whole = backed_up_epochs(str(folder))
     assert whole >= 1
 
-    resumed = subprocess.run([*command, str(whole + 2)], cwd=REPO, env=env, capture_output=True, text=True,
-                             timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed after {whole} saved [{whole + 1}, {whole + 2}]" in resumed.stdout
+    # The same model resumes here (a fresh process would only add a second start of the backend).
+    model = keras.Sequential([keras.Input((4096,)), keras.layers.Dense(4096, use_bias=False)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.ones((8, 4096), "float32")
+    backup = Backup(str(folder), budget=0, delete_at_end=False)
+    model.fit(x, x, epochs=whole + 2, batch_size=8, verbose=0, callbacks=[backup])
+    assert backup.resumed_epoch == whole and backup.saved_epochs == [whole + 1, whole + 2]
+    assert int(model.optimizer.iterations) == whole + 2
     assert backed_up_epochs(str(folder)) == whole + 2 and not partial.exists()
