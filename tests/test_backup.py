@@ -11,7 +11,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import BACKEND, REPO, run_python
 
 from polykeras.backup import BACKUP_FILE, PARTIAL_SUFFIX, Backup, backed_up_epochs
 from polykeras.errors import RunError
@@ -133,6 +133,70 @@ def test_bad_budget(budget, tmp_path):
 def test_bad_clock(tmp_path):
     with pytest.raises(ValueError, match="^clock must be a function that returns the time. Received: clock=0.5$"):
         Backup(str(tmp_path), clock=0.5)
+
+
+DATA_PARALLEL = textwrap.dedent("""
+    import os, tempfile
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # before jax is imported
+    import jax, keras, numpy as np
+    from polykeras.backup import Backup
+
+    devices = jax.devices()
+    assert [d.platform for d in devices] == ["cpu", "cpu"], devices
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                                  keras.layers.Activation("tanh"), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        return model
+
+    def state(model):
+        return [np.asarray(v.value) for v in model.variables + model.optimizer.variables]
+
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    fit = dict(x=x, y=x.sum(axis=1, keepdims=True) ** 2, batch_size=16, shuffle=False, verbose=0)
+    unbroken = model(1)
+    unbroken.fit(epochs=6, **fit)
+
+    class Crash(Exception):
+        pass
+
+    class CrashAfterEpoch3(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise Crash
+
+    folder = tempfile.mkdtemp()
+    first = Backup(folder, budget=0)
+    try:
+        model(1).fit(epochs=6, callbacks=[first, CrashAfterEpoch3()], **fit)
+    except Crash:
+        first.wait()
+
+    class Layout(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):  # after Backup's: the restored variables
+            variables = self.model.variables + self.model.optimizer.variables
+            self.devices = {len(v.value.sharding.device_set) for v in variables}
+
+    resumed, layout = model(2), Layout()  # other starting weights: what matches comes from the backup
+    backup = Backup(folder, budget=0)
+    history = resumed.fit(epochs=6, callbacks=[backup, layout], **fit)
+    print("resumed after", backup.resumed_epoch, "trained", len(history.history["loss"]), "epochs",
+          "on devices", layout.devices)
+    for a, b, v in zip(state(resumed), state(unbroken), resumed.variables + resumed.optimizer.variables, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=v.path)
+    print("same weights and optimizer variables")
+""")
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution runs on JAX only; this runs in the JAX pass")
+@pytest.mark.timeout(180)
+def test_a_resumed_data_parallel_fit_ends_where_an_unbroken_one_does():
+    done = run_python(DATA_PARALLEL, timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "resumed after 3 trained 3 epochs on devices {2}\nsame weights and optimizer variables\n" in done.stdout
 
 
 # A model whose backup (weights and Adam's two moments, 3 x 64 MB) takes a good part of a second to write.
