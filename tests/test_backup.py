@@ -16,6 +16,9 @@ from conftest import BACKEND, REPO, run_python
 from polykeras.backup import BACKUP_FILE, PARTIAL_SUFFIX, Backup, backed_up_epochs
 from polykeras.errors import RunError
 
+# Each test waits for Backup's writer thread (Backup.wait): a writer that never ends must fail the test, not hang it.
+pytestmark = pytest.mark.timeout(60)
+
 
 def _model():
     keras.utils.set_random_seed(1)

@@ -11,6 +11,8 @@ import pytest
 from conftest import alive, popen, run_python
 
 POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
+# The timeouts are 3-5 times what each test takes on 2 cores (38-96 s): a launcher that lives on without
+# printing would block _read_pids forever, and a hang must fail the test, not hang CI.
 
 
 
@@ -65,6 +67,7 @@ def _search_killing(tmp_path, args, victim, ready):
 
 
 @pytest.mark.any_backend("jax")
+@pytest.mark.timeout(300)
 def test_two_workers_share_the_search(tmp_path):
     done = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--workers", "2", "--json", "d.json",
                  cwd=tmp_path)
@@ -81,6 +84,7 @@ def test_two_workers_share_the_search(tmp_path):
 
 
 @pytest.mark.any_backend("jax")
+@pytest.mark.timeout(300)
 def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
             "--json", "k.json"]
@@ -104,6 +108,7 @@ def _event_files(board):
 
 
 @pytest.mark.any_backend("jax")
+@pytest.mark.timeout(300)
 def test_a_killed_chief_is_restarted_and_every_trial_runs_once(tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "40", "--workers", "2",
             "--json", "c.json"]
@@ -123,6 +128,7 @@ def test_a_killed_chief_is_restarted_and_every_trial_runs_once(tmp_path):
     assert not any(alive(pid, tmp_path) for pid in every_pid), "a process outlived the search"
 
 
+@pytest.mark.timeout(180)
 def test_a_chief_that_dies_four_times_stops_the_search_with_exit_1(tmp_path):
     launcher = popen(*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "400", "--workers", "1",
                      cwd=tmp_path)
@@ -146,6 +152,7 @@ def test_a_chief_that_dies_four_times_stops_the_search_with_exit_1(tmp_path):
     assert not any(alive(pid, tmp_path) for pid in [*chiefs, pids["tuner0"]]), "a process outlived the search"
 
 
+@pytest.mark.timeout(300)
 def test_a_distributed_search_from_a_python_script(tmp_path):
     script = (
         "import polykeras\n"
