@@ -46,3 +46,15 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
     assert (tmp_path / "best_mnist_mlp.keras").is_file()
     trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "scripts" / "tune" / "mnist").glob("trial_*/trial.json")]
     assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
+
+
+def test_watch_a_convnet_script_logs_what_the_convnet_learned(tmp_path):
+    from conftest import read_run
+
+    out = run_script("watch_a_convnet.py", tmp_path, EPOCHS=2)
+    assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.8
+    run = read_run(tmp_path / "logs" / "scripts" / "watch_a_convnet" / "train")
+    assert {"weights/conv2d_kernels", "weights/conv2d_learned", "activations/conv2d/dead_fraction",
+            "activations/conv2d_1/dead_fraction", "epoch_accuracy", "keras"} <= set(run)
+    assert [s for s, _ in run["weights/conv2d_learned"]] == [0, 1, 2]
+    assert any(tag.startswith("update_ratio/") and tag.endswith("conv2d/kernel") for tag in run)
