@@ -2,7 +2,15 @@
 
 Example:
 
->>> board, url = serve("logs", port=0)  # doctest: +SKIP
+>>> import json, tempfile, urllib.request
+>>> board, url = serve(tempfile.mkdtemp(), port=0)
+>>> url.startswith("http://127.0.0.1:")
+True
+>>> json.load(urllib.request.urlopen(url + "data/runs", timeout=30))
+[]
+
+The server lives as long as this process (TensorBoard has no stop call):
+`polykeras tensorboard` runs it in a process of its own.
 """
 
 import os

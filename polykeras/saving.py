@@ -2,8 +2,14 @@
 
 Example:
 
->>> model = load_model("mlp.keras")  # doctest: +SKIP
->>> model = load_digit_model("mlp.keras")  # also checks it maps 28x28 images to 10 classes  # doctest: +SKIP
+>>> import os, tempfile
+>>> from polykeras.mnist import mnist_mlp
+>>> path = os.path.join(tempfile.mkdtemp(), "mlp.keras")
+>>> mnist_mlp(hidden=(8,), augment=False).save(path)
+>>> load_model(path).output_shape
+(None, 10)
+>>> load_digit_model(path).name  # also checks it maps 28x28 images to 10 classes
+'mnist_mlp'
 """
 
 import os
