@@ -242,7 +242,8 @@ class TensorBoard(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
-        self._epoch_iterations = _iterations(self.model)
+        if self.write_steps_per_second:
+            self._epoch_iterations = _iterations(self.model)
         if self._started:
             return
         self._started = True

@@ -180,10 +180,13 @@ def _weight_image(tag, value):
 
 
 class UpdateRatios(Panel):
-    """||W(t) - W(t-k)|| / ||W(t-k)|| per trainable variable since the last log (CS231n's check: about 1e-3).
+    """||W(t) - W(t-k)|| / ||W(t-k)|| per trainable variable since the last log.
 
-    A variable that was all zeros at the last log (a bias at its start) has
-    no ratio at the next one.
+    CS231n's quick check of a learning rate: per optimizer step about 1e-3
+    is healthy. Since the last log spans every step in between, so compare
+    layers and runs rather than the absolute value: a too large rate stands
+    out by orders of magnitude. A variable that was all zeros at the last
+    log (a bias at its start) has no ratio at the next one.
     """
 
     name = "update_ratios"
@@ -194,8 +197,8 @@ class UpdateRatios(Panel):
         return True
 
     def charts(self):
-        return [("update ratio", [multiline_chart("||W(t) - W(t-k)|| / ||W(t-k)|| per variable since the last log "
-                                                  "(healthy: about 1e-3)", r"^update_ratio/")])]
+        return [("update ratio", [multiline_chart("||W(t) - W(t-k)|| / ||W(t-k)|| per variable since the last log",
+                                                  r"^update_ratio/")])]
 
     def log(self, snapshot):
         if not snapshot.histograms:
