@@ -4,7 +4,7 @@ KerasTuner runs one search over several processes when each is started with
 `KERASTUNER_TUNER_ID` (`chief` or `tuner0`, `tuner1`, ...),
 `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`: the chief serves the
 oracle, the workers ask it for trials. `run_search` starts those processes
-running `polykeras.tuning.search` (through `python -m polykeras.distributed`),
+running this module's `search` (through `python -m polykeras.distributed`),
 restarts a worker that dies under the same id so the oracle hands it back its
 unfinished trial, restarts a chief that dies on the same port (its oracle
 reloads from disk, and the workers' calls wait for it or are made again
@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from polykeras import tuning
 from polykeras.errors import InvalidArgumentError, RunError
 
 # A worker or the chief that dies is started again this many times; the next death stops the search.
@@ -127,15 +128,13 @@ class _TrialFollower:
     def poll(self):
         if self.on_trial_end is None:
             return
-        from polykeras.tuning import trial_progress
-
         for trial_id, state in sorted(self._finished().items()):
             if trial_id in self.reported:
                 continue
             self.reported.add(trial_id)
             self.scores.append(state.get("score"))
             now = time.perf_counter()
-            self.on_trial_end(trial_progress(state, self.scores, len(self.reported), self.total, self.objective,
+            self.on_trial_end(tuning.trial_progress(state, self.scores, len(self.reported), self.total, self.objective,
                                              now - self.last))
             self.last = now
 
@@ -301,14 +300,79 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
     return time.perf_counter() - start
 
 
+def search(task, data=None, *, workers=0, port=0, on_trial_end=None, **options):
+    """`polykeras.search`: `tuning.search`, in this process, over N worker processes, or as one of them.
+
+    With `workers=N` the search runs as KerasTuner's distributed mode on
+    127.0.0.1: a chief (the oracle) and N worker processes, restarted when
+    they die (`run_search`). When KerasTuner's own environment variables are
+    set (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
+    `KERASTUNER_ORACLE_PORT`), this process takes part as that one chief or
+    worker instead (`take_part`), which is how a search spans machines.
+
+    Args:
+        task, data, on_trial_end, **options: As `polykeras.tuning.search`.
+        workers: Worker processes on 127.0.0.1 (0: search in this process).
+        port: The chief's port with `workers` (0: a free one).
+
+    Returns:
+        A `SearchResult`; None in a distributed worker process.
+    """
+    role = os.environ.get("KERASTUNER_TUNER_ID")
+    if role is not None:
+        return take_part(role, task, data, on_trial_end=on_trial_end, **options)
+    tuning.check_search_args(task, workers=workers, port=port)
+    if not workers:
+        return tuning.search(task, data, on_trial_end=on_trial_end, **options)
+    start = time.perf_counter()
+    setup = tuning.prepare_search(task, data, **options)
+    if port:
+        check_port_free(port)
+    # Checks the space against the project's and clears it with `overwrite`, before the processes start.
+    planned = tuning.build_tuner(setup)
+    spec = {"task": task, "data": shareable_data(task, setup.data, setup.project), "tuner": setup.tuner,
+            "max_trials": setup.max_trials, "max_epochs": setup.max_epochs, "directory": setup.directory,
+            "project_name": setup.project_name, "lr_range": list(setup.hypermodel.lr_range),
+            "optimizers": list(setup.hypermodel.optimizers) or None,
+            "seed": setup.seed, "verbose": setup.verbose}
+    run_search(spec, workers, port=port, total=tuning.planned_trials(planned), objective=planned.oracle.objective,
+               on_trial_end=on_trial_end)
+    # The tuner reloads only when worker tuner0 saved its state, which a tuner0 that was restarted
+    # and got no trial afterwards never does: read the trials the chief's oracle saved.
+    searched = tuning.build_tuner(setup, overwrite=False)
+    searched.oracle.reload()
+    return tuning.SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
+
+
+def take_part(role, task, data=None, *, on_trial_end=None, **options):
+    """Runs this process as KerasTuner's chief (`role="chief"`, serving the oracle) or as worker `role`.
+
+    A restarted chief keeps the trials its workers still run
+    (`keep_ongoing_trials`); a worker's oracle calls outlive a chief's
+    restart (`ReconnectingOracle`).
+
+    Returns:
+        The chief's `SearchResult`; None in a worker.
+    """
+    start = time.perf_counter()
+    setup = tuning.prepare_search(task, data, **options)
+    searched = tuning.build_tuner(setup)
+    if role == "chief":
+        keep_ongoing_trials(searched.oracle)
+    else:
+        searched.oracle = ReconnectingOracle(searched.oracle)
+    tuning.run_trials(searched, setup, on_trial_end, write_config=role == "chief")
+    if role != "chief":
+        return None
+    return tuning.SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
+
+
 def main(argv=None):
     """One chief or worker: `python -m polykeras.distributed SPEC_JSON`, with KerasTuner's variables set."""
     spec = json.loads((argv or sys.argv[1:])[0])
-    from polykeras import tuning
-
     if isinstance(spec.get("data"), dict):
         spec["data"] = _load_shared(spec["task"], spec["data"])
-    tuning.search(**spec)
+    search(**spec)
     return 0
 
 

@@ -471,42 +471,96 @@ def centred_lr_range(task, suggestion):
     return max(low, centre / 10), min(high, centre * 10)
 
 
-def search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None, directory="logs/tune",
-           project_name=None, overwrite=False, workers=0, lr_range=None, optimizers=None, seed=0,
-           from_lr_find=False, port=0, on_trial_end=None, verbose=0):
-    """Searches the learning rate (and optionally the optimizer) of `task` with KerasTuner.
+@dataclasses.dataclass
+class SearchSetup:
+    """A search's checked arguments, its data and its hypermodel, made once per process by `prepare_search`."""
+
+    task: str
+    data: tuple
+    hypermodel: keras_tuner.HyperModel
+    tuner: str
+    max_trials: int
+    max_epochs: int
+    directory: str
+    project_name: str
+    overwrite: bool
+    seed: int
+    verbose: int
+
+    @property
+    def project(self):
+        return os.path.join(self.directory, self.project_name)
+
+    @property
+    def board(self):
+        """The TensorBoard folder: one sub-folder per trial, and the HParams config."""
+        return os.path.join(self.project, "tensorboard")
+
+
+def prepare_search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None, directory="logs/tune",
+                   project_name=None, overwrite=False, lr_range=None, optimizers=None, seed=0, from_lr_find=False,
+                   verbose=0):
+    """Checks `search`'s arguments, loads the data and builds the hypermodel; creates the project folder.
+
+    Raises:
+        InvalidArgumentError: for any bad argument, before anything is trained.
+    """
+    max_epochs = MAX_EPOCHS.get(task) if max_epochs is None else max_epochs
+    optimizers = list(optimizers) if optimizers else None
+    check_search_args(task, tuner, max_trials, max_epochs, 0, 0, optimizers, seed)
+    data = task_data(task, data, seed)
+    project_name = project_name or task
+    try:
+        os.makedirs(os.path.join(directory, project_name), exist_ok=True)
+    except OSError as e:
+        raise InvalidArgumentError(f"--directory cannot be written ({e.strerror}). Received: {directory}") from None
+    if from_lr_find:
+        lr_range = centred_lr_range(task, lr_find(task, data, seed=seed).suggestion)
+    hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid")
+    return SearchSetup(task, data, hypermodel, tuner, max_trials, max_epochs, directory, project_name, overwrite,
+                       seed, verbose)
+
+
+def build_tuner(setup, overwrite=None):
+    """The setup's KerasTuner tuner; `overwrite` (default the setup's) starts the project afresh."""
+    return make_tuner(setup.tuner, setup.hypermodel, max_trials=setup.max_trials, max_epochs=setup.max_epochs,
+                      directory=setup.directory, project_name=setup.project_name,
+                      overwrite=setup.overwrite if overwrite is None else overwrite, seed=setup.seed)
+
+
+def run_trials(tuner, setup, on_trial_end=None, write_config=True):
+    """Runs `tuner.search` with a `TensorBoard` callback per trial, reporting each finished trial to `on_trial_end`."""
+    if write_config:
+        write_hparams_config(setup.board, setup.hypermodel)
+    tuner.trial_callback = _progress_reporter(tuner, on_trial_end)
+    tuner.search(epochs=setup.max_epochs, callbacks=[TensorBoard(setup.board, histogram_freq=0, image_freq=0)],
+                 verbose=setup.verbose)
+
+
+def search(task, data=None, *, on_trial_end=None, **options):
+    """Searches the learning rate (and optionally the optimizer) of `task` with KerasTuner, in this process.
 
     Running the same search again continues it: finished trials are not
-    trained again. With `workers=N` the search runs as KerasTuner's
-    distributed mode on 127.0.0.1: a chief (the oracle) and N worker
-    processes, restarted when they die (see `polykeras.distributed`). When
-    KerasTuner's own environment variables are set (`KERASTUNER_TUNER_ID`,
-    `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`), this process runs as
-    that one chief or worker instead, which is how a search spans machines.
+    trained again. `polykeras.search` is this search spread over worker
+    processes or machines as well (`polykeras.distributed.search`).
 
     Args:
         task: `"poly"` (the polynomial, objective `val_loss`) or `"mnist"`
             (the MLP, objective `val_accuracy`).
         data: The task's data; see `task_data`.
-        tuner: `"hyperband"`, `"random"`, `"bayesian"` or `"grid"`.
-        max_trials: Trials for random, Bayesian and grid search.
-        max_epochs: Epochs per trial at most (default 20 for poly, 9 for mnist).
-        directory: Where searches live.
-        project_name: The search's folder in `directory` (default: the task).
-        overwrite: Start the project again from scratch.
-        workers: Worker processes on 127.0.0.1 (0: search in this process).
-        lr_range: `(low, high)` of the log-uniform learning rate.
-        optimizers: Optimizer names to choose from as well.
-        seed: Seed of the search and of the data.
-        from_lr_find: Centre the range on `lr_find`'s suggestion.
-        port: The chief's port with `workers` (0: a free one).
         on_trial_end: Called with a dict for each finished trial: `number`,
             `total`, `trial_id`, `hyperparameters`, `score`, `best_score`,
             `objective`, `seconds`, `status`.
-        verbose: Keras's `fit` verbosity inside each trial.
+        **options: `prepare_search`'s: `tuner` (`"hyperband"`, `"random"`,
+            `"bayesian"` or `"grid"`), `max_trials`, `max_epochs` (default
+            20 for poly, 9 for mnist), `directory`, `project_name` (default:
+            the task), `overwrite`, `lr_range` (`(low, high)` of the
+            log-uniform rate), `optimizers` (names to choose from as well),
+            `seed`, `from_lr_find` (centre the range on `lr_find`'s
+            suggestion), `verbose` (Keras's `fit` verbosity in each trial).
 
     Returns:
-        A `SearchResult`; None in a distributed worker process.
+        A `SearchResult`.
 
     Example:
 
@@ -515,61 +569,11 @@ def search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None
     >>> len(result.trials), sorted(result.best_hyperparameters)
     (2, ['learning_rate'])
     """
-    max_epochs = MAX_EPOCHS.get(task) if max_epochs is None else max_epochs
-    optimizers = list(optimizers) if optimizers else None
-    check_search_args(task, tuner, max_trials, max_epochs, workers, port, optimizers, seed)
-    data = task_data(task, data, seed)
-    project_name = project_name or task
-    project = os.path.join(directory, project_name)
-    try:
-        os.makedirs(project, exist_ok=True)
-    except OSError as e:
-        raise InvalidArgumentError(f"--directory cannot be written ({e.strerror}). Received: {directory}") from None
-    if from_lr_find:
-        lr_range = centred_lr_range(task, lr_find(task, data, seed=seed).suggestion)
-    hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid")
-    board = os.path.join(project, "tensorboard")
-    role = os.environ.get("KERASTUNER_TUNER_ID")
     start = time.perf_counter()
-
-    if workers and role is None:
-        from polykeras import distributed
-
-        if port:
-            distributed.check_port_free(port)
-        # Checks the space against the project's and clears it with `overwrite`, before the processes start.
-        planned = make_tuner(tuner, hypermodel, max_trials=max_trials, max_epochs=max_epochs, directory=directory,
-                             project_name=project_name, overwrite=overwrite, seed=seed)
-        spec = {"task": task, "data": distributed.shareable_data(task, data, project), "tuner": tuner,
-                "max_trials": max_trials, "max_epochs": max_epochs, "directory": directory,
-                "project_name": project_name, "lr_range": list(hypermodel.lr_range), "optimizers": optimizers,
-                "seed": seed, "verbose": verbose}
-        distributed.run_search(spec, workers, port=port, total=planned_trials(planned),
-                               objective=planned.oracle.objective, on_trial_end=on_trial_end)
-        overwrite = False  # from here on, read what the chief saved
-    searched = make_tuner(tuner, hypermodel, max_trials=max_trials, max_epochs=max_epochs, directory=directory,
-                          project_name=project_name, overwrite=overwrite, seed=seed)
-    if role == "chief":
-        from polykeras.distributed import keep_ongoing_trials
-
-        keep_ongoing_trials(searched.oracle)  # a restarted chief: the workers still run their trials
-    elif role is not None:
-        from polykeras.distributed import ReconnectingOracle
-
-        searched.oracle = ReconnectingOracle(searched.oracle)  # a worker: calls outlive a chief's restart
-    if workers and role is None:
-        # The tuner reloads only when worker tuner0 saved its state, which a tuner0 that was restarted
-        # and got no trial afterwards never does: read the trials the chief's oracle saved.
-        searched.oracle.reload()
-    if not workers or role is not None:
-        if role in (None, "chief"):
-            write_hparams_config(board, hypermodel)
-        searched.trial_callback = _progress_reporter(searched, on_trial_end)
-        searched.search(epochs=max_epochs, callbacks=[TensorBoard(board, histogram_freq=0, image_freq=0)],
-                        verbose=verbose)
-        if role not in (None, "chief"):
-            return None
-    return SearchResult.from_tuner(searched, max_epochs, board, time.perf_counter() - start)
+    setup = prepare_search(task, data, **options)
+    searched = build_tuner(setup)
+    run_trials(searched, setup, on_trial_end)
+    return SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
 
 
 def _progress_reporter(tuner, on_trial_end):

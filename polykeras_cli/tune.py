@@ -46,7 +46,7 @@ def print_trial(trial):
 
 
 def cmd_tune(args):
-    from polykeras import tuning
+    from polykeras import distributed, tuning
 
     optimizers = args.optimizers.split(",") if args.optimizers else None
     tuning.check_search_args(args.task, args.tuner, args.max_trials, args.max_epochs, args.workers, args.port,
@@ -59,7 +59,7 @@ def cmd_tune(args):
         suggestion = tuning.lr_find(args.task, data, seed=args.seed).suggestion
         lr_range = tuning.centred_lr_range(args.task, suggestion)
         print(f"lr-find suggests {suggestion:.3g}; searching {lr_range[0]:.3g} to {lr_range[1]:.3g}")
-    result = tuning.search(
+    result = distributed.search(
         args.task, data, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
         directory=args.directory or os.path.join("logs", "tune"), project_name=args.project_name,
         overwrite=args.overwrite, workers=args.workers, lr_range=lr_range, optimizers=optimizers, seed=args.seed,

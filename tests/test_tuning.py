@@ -219,7 +219,7 @@ def test_lr_find_poly(cli, tmp_path):
     # The orthonormal basis's exact Newton step is 0.5; divergence starts at 1.
     assert 0.05 <= result["suggested_learning_rate"] <= 1.0
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
-    from test_callbacks import read_run
+    from conftest import read_run
 
     run = read_run(str(next((tmp_path / "logs" / "lr-find").iterdir()) / "train"))
     assert {"lr_find/loss", "lr_find/learning_rate", "lr_find/smoothed_loss", "lr_find/loss_vs_rate"} <= set(run)
