@@ -40,3 +40,29 @@ def test_images_layout_and_model_graph_read_back(tmp_path):
     np.testing.assert_array_equal(decode_image(pictures), first)
     assert json.loads(run["keras"][0][1].item())["class_name"] == "Sequential"
     assert "custom_scalars__config__" in run
+
+
+def test_records_are_framed_as_tensorboards_record_writer_frames_them():
+    import io as _io
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from polykeras.tensorboard.events import record
+
+    data = bytes(range(256)) * 40
+    buffer = _io.BytesIO()
+    RecordWriter(buffer).write(data)
+    assert record(data) == buffer.getvalue()
+
+
+def test_scalars_are_the_protos_tensorboard_makes():
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+
+    from polykeras.tensorboard.events import scalar_value
+
+    for value in (0.5, -3, 1e39, float("nan")):
+        expected = scalar_pb("loss", value).value[0]
+        made = scalar_value("loss", value)
+        assert made.tensor.SerializeToString() == expected.tensor.SerializeToString() or (
+            value != value and np.isnan(tensor_util.make_ndarray(made.tensor)))
+        assert made.metadata == expected.metadata

@@ -26,7 +26,7 @@ import numpy as np
 from polykeras.checks import check_non_negative_int, check_positive_int
 from polykeras.errors import InvalidArgumentError
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
-from polykeras.tensorboard.panels import BUILT_IN, Panel, Snapshot, layer_panels
+from polykeras.tensorboard.panels import BUILT_IN, Panel, Snapshot, layer_panels, read
 
 # Epochs at least this long render their summaries alongside training; shorter
 # ones (a polynomial's take milliseconds) leave it to the end, so that the
@@ -334,11 +334,15 @@ def learning_rates(model):
     optimizer = getattr(model, "optimizer", None)
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     if hasattr(optimizer, "optimizers"):
-        return [(f"learning_rate_{o.name}", float(keras.ops.convert_to_numpy(o.learning_rate)))
-                for o in optimizer.optimizers]
+        return [(f"learning_rate_{o.name}", _float(o.learning_rate)) for o in optimizer.optimizers]
     if isinstance(optimizer, keras.optimizers.Optimizer):
-        return [("learning_rate", float(keras.ops.convert_to_numpy(optimizer.learning_rate)))]
+        return [("learning_rate", _float(optimizer.learning_rate))]
     return []
+
+
+def _float(value):
+    """A variable's or tensor's value as a float (a variable read the fast way: see `panels.read`)."""
+    return float(read(value) if isinstance(value, keras.Variable) else keras.ops.convert_to_numpy(value))
 
 
 def _iterations(model):

@@ -22,8 +22,10 @@ import io
 import itertools
 import os
 import socket
+import struct
 import time
 
+import google_crc32c
 import numpy as np
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -33,7 +35,6 @@ from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text.summary_v2 import text_pb
-from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 HISTOGRAM_BUCKETS = 30
@@ -41,10 +42,14 @@ HISTOGRAM_BUCKETS = 30
 _SCALAR_METADATA = scalar_pb("_", 0.0).value[0].metadata
 
 
+_FLOAT_SCALAR = tensor_util.make_tensor_proto(np.float32(0.0))
+
+
 def scalar_value(tag, value):
-    """A scalar as a `Summary.Value`, as `scalar_pb` makes it but sharing its metadata."""
+    """A scalar as a `Summary.Value`, the proto `scalar_pb` makes, built without `make_tensor_proto`'s checks."""
     with np.errstate(over="ignore"):  # beyond float32's range is inf, as TensorBoard stores it
-        tensor = tensor_util.make_tensor_proto(np.float32(value))
+        value = float(np.float32(value))
+    tensor = type(_FLOAT_SCALAR)(dtype=_FLOAT_SCALAR.dtype, tensor_shape=_FLOAT_SCALAR.tensor_shape, float_val=[value])
     return summary_pb2.Summary.Value(tag=tag, metadata=_SCALAR_METADATA, tensor=tensor)
 
 
@@ -71,17 +76,18 @@ def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
 
 
 def image_summary(tag, pixels, description=""):
-    """An image summary of uint8 pixels: one `(height, width)` or `(height, width, 3)` array, or a list of them.
+    """An image summary of uint8 pixels: one `(height, width)` or `(height, width, 3)` array or PIL image, or a list.
 
     Several images go into one summary, as `tf.summary.image` writes a batch.
     """
     images = pixels if isinstance(pixels, (list, tuple)) else [pixels]
+    images = [image if isinstance(image, Image.Image) else Image.fromarray(image) for image in images]
     encoded = []
     for image in images:
         buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+        image.save(buffer, format="PNG", compress_level=1)
         encoded.append(buffer.getvalue())
-    height, width = images[0].shape[:2]
+    width, height = images[0].size
     tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), *encoded])
     value = summary_pb2.Summary.Value(
         tag=tag, metadata=image_metadata.create_summary_metadata(display_name=tag, description=description),
@@ -115,12 +121,25 @@ def keras_model_summary(model_json, tag="keras"):
     return summary_pb2.Summary(value=[value])
 
 
+def _masked_crc(data):
+    """TFRecord's checksum: CRC32C, rotated right by 15 bits, plus a constant."""
+    crc = google_crc32c.value(data)
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def record(data):
+    """One TFRecord: length, its checksum, the data, its checksum (as TensorBoard's `RecordWriter` frames it)."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
+
+
 class EventWriter:
     """Writes summaries to a new event file in `log_dir`, in TensorBoard's record format.
 
     TensorBoard's own `EventFileWriter` opens files through `tf.io.gfile`,
-    which imports TensorFlow; this writer uses plain files and TensorBoard's
-    `RecordWriter`. The file is named as `EventFileWriter` names it.
+    which imports TensorFlow, and its `RecordWriter` computes checksums in pure
+    Python (13 ms for a short fit's images); this writer uses plain files and
+    `google_crc32c`. The file is named as `EventFileWriter` names it.
     """
 
     _count = itertools.count()
@@ -129,11 +148,10 @@ class EventWriter:
         os.makedirs(log_dir, exist_ok=True)
         name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(self._count)}"
         self._file = open(os.path.join(log_dir, name), "wb")
-        self._records = RecordWriter(self._file)
         self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _add(self, event):
-        self._records.write(event.SerializeToString())
+        self._file.write(record(event.SerializeToString()))
         self._file.flush()
 
     def write(self, values, step, wall_time=None):
