@@ -8,8 +8,10 @@ Keras 3 runs the same model on TensorFlow and JAX; polykeras's layers use only
   variables in place (`tf.GradientTape`, `tf.while_loop`); JAX calls
   `train_step(state, data)` with the variables' values and wants new values
   back (`jax.value_and_grad`, `jax.lax.fori_loop`, `optimizer.stateless_apply`).
-- `gradient_function(model, x, y, loss=None, jit=True)`: the loss's gradient
-  for every trainable variable, as NumPy arrays.
+- `batch_function(model, x, y, probe=None, gradients=True, ...)`: on a fixed
+  batch, the loss's gradient for every trainable variable and a probe
+  model's outputs, in one compiled function (the TensorBoard callback's);
+  `gradient_function(model, x, y, loss=None, jit=True)`: the gradients alone.
 - `gradient_by_variable(model, x, y)`: which of the model's variables receive
   a gradient at all, computed the way the backend decides it (see `polykeras demo`).
 - `fit_inputs(x, y, batch_size, seed)`: `model.fit` arguments that stream
@@ -34,6 +36,7 @@ def name():
 
 if name() == "jax":
     from polykeras.backend.jax import (  # noqa: F401
+        batch_function,
         fit_inputs,
         gradient_by_variable,
         gradient_function,
@@ -42,6 +45,7 @@ if name() == "jax":
     )
 elif name() == "tensorflow":
     from polykeras.backend.tensorflow import (  # noqa: F401
+        batch_function,
         fit_inputs,
         gradient_by_variable,
         gradient_function,

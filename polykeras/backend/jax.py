@@ -54,15 +54,22 @@ def polynomial_train_step(model, state, data):
     return logs, (trainable, non_trainable, optimizer_values, metrics)
 
 
-def gradient_function(model, x, y, loss=None, jit=True):
-    """A function returning the gradient of the loss on `(x, y)` for each trainable variable.
+def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True):
+    """A function returning `(gradients, outputs)` on a fixed batch, compiled once with `jax.jit`.
 
     Args:
         model: A built Keras model.
         x: Inputs, in any structure the model takes (several inputs too).
         y: Targets, in the form the loss takes.
+        probe: A `keras.Model` sharing the model's layers whose outputs on
+            `x` are wanted too (inference mode), or None. It is called
+            statelessly on the same variable values as the model.
+        gradients: Whether to compute the loss's gradient for each trainable variable.
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
         jit: Compile it with `jax.jit` (for repeated calls).
+
+    Returns:
+        A function returning `(gradients, outputs)`, each a list of NumPy arrays.
     """
     x, y = (keras.tree.map_structure(jnp.asarray, data) for data in (x, y))
 
@@ -73,16 +80,32 @@ def gradient_function(model, x, y, loss=None, jit=True):
         return model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
                                             training=False)[0]
 
-    gradient = jax.grad(value)
-    if jit:
-        gradient = jax.jit(gradient)
+    def compute(trainable, non_trainable, metrics):
+        found = jax.grad(value)(trainable, non_trainable, metrics) if gradients else []
+        outputs = []
+        if probe is not None:  # the probe shares the model's variables: look their values up by identity
+            values = dict(zip(map(id, model.trainable_variables + model.non_trainable_variables),
+                              list(trainable) + list(non_trainable)))
+            probe_values = [[values.get(id(v), v.value) for v in variables]
+                            for variables in (probe.trainable_variables, probe.non_trainable_variables)]
+            outputs = keras.tree.flatten(probe.stateless_call(*probe_values, x)[0])
+        return found, outputs
 
-    def compute():
+    if jit:
+        compute = jax.jit(compute)
+
+    def run():
         values = [[v.value for v in variables] for variables in
                   (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)]
-        return [np.asarray(g) for g in gradient(*values)]
+        return tuple([np.asarray(a) for a in part] for part in compute(*values))
 
-    return compute
+    return run
+
+
+def gradient_function(model, x, y, loss=None, jit=True):
+    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (see `batch_function`)."""
+    compute = batch_function(model, x, y, loss=loss, jit=jit)
+    return lambda: compute()[0]
 
 
 def gradient_by_variable(model, x, y):

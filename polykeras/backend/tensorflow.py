@@ -36,28 +36,44 @@ def polynomial_train_step(model, data):
     return {**model.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
 
 
-def gradient_function(model, x, y, loss=None, jit=True):
-    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (zeros where none flows).
+def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True):
+    """A function returning `(gradients, outputs)` on a fixed batch, traced once.
 
     Args:
         model: A built Keras model.
         x: Inputs, in any structure the model takes (several inputs too).
         y: Targets, in the form the loss takes.
+        probe: A `keras.Model` sharing the model's layers whose outputs on
+            `x` are wanted too (inference mode), or None.
+        gradients: Whether to compute the loss's gradient for each trainable
+            variable (zeros where none flows).
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
         jit: Trace it with `tf.function` (for repeated calls).
+
+    Returns:
+        A function returning `(gradients, outputs)`, each a list of NumPy arrays.
     """
     x, y = (keras.tree.map_structure(lambda a: tf.constant(np.asarray(a)), data) for data in (x, y))
     variables = model.trainable_variables
 
     def compute():
+        outputs = [] if probe is None else keras.tree.flatten(probe(x, training=False))
+        if not gradients:
+            return [], outputs
         with tf.GradientTape() as tape:
             y_pred = model(x, training=False)
             value = model.compute_loss(x=x, y=y, y_pred=y_pred) if loss is None else loss(y, y_pred)
-        gradients = tape.gradient(value, variables)
-        return [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)]
+        found = tape.gradient(value, variables)
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(found, variables)], outputs
 
     compiled = tf.function(compute, autograph=False) if jit else compute
-    return lambda: [np.asarray(g) for g in compiled()]
+    return lambda: tuple([np.asarray(t) for t in part] for part in compiled())
+
+
+def gradient_function(model, x, y, loss=None, jit=True):
+    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (see `batch_function`)."""
+    compute = batch_function(model, x, y, loss=loss, jit=jit)
+    return lambda: compute()[0]
 
 
 def gradient_by_variable(model, x, y):

@@ -26,7 +26,7 @@ import numpy as np
 from polykeras.checks import check_non_negative_int, check_positive_int
 from polykeras.errors import InvalidArgumentError
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
-from polykeras.tensorboard.panels import BUILT_IN, Panel, Snapshot, layer_panels, read
+from polykeras.tensorboard.panels import BUILT_IN, BatchProbe, Panel, Snapshot, layer_panels, read
 
 # Epochs at least this long render their summaries alongside training; shorter
 # ones (a polynomial's take milliseconds) leave it to the end, so that the
@@ -144,6 +144,7 @@ class TensorBoard(keras.callbacks.Callback):
         self._closed = True
         self._active = []
         self.batch = None
+        self.probe = None
 
     # Writers: a background thread renders and writes what the hooks queue --
 
@@ -215,6 +216,11 @@ class TensorBoard(keras.callbacks.Callback):
         if skipped:
             warnings.warn(f"polykeras.TensorBoard: without data=(x, y) these are not logged: {', '.join(skipped)}",
                           stacklevel=2)
+        gradients = any(p.uses_gradients for p in chosen) and not getattr(self.model, "reports_gradient_norms", False)
+        activations = any(p.uses_activations for p in chosen)
+        self.probe = None
+        if self.batch is not None and (gradients or activations):
+            self.probe = BatchProbe(self.model, self.batch, gradients, activations)
         return [p for p in chosen if p.start(self, initial_epoch)]
 
     def on_train_end(self, logs=None):
@@ -226,7 +232,7 @@ class TensorBoard(keras.callbacks.Callback):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
-            if name in ("_queue", "_thread", "_model", "_active", "batch", "on_train_batch_begin",
+            if name in ("_queue", "_thread", "_model", "_active", "batch", "probe", "on_train_batch_begin",
                         "on_train_batch_end"):
                 value = None if name != "_active" else []
             setattr(clone, name, copy.deepcopy(value, memo))
@@ -289,7 +295,7 @@ class TensorBoard(keras.callbacks.Callback):
             self._start_writing()
 
     def _panel_values(self, logs, step, histograms, images, initial):
-        snapshot = Snapshot(self.model, step, logs, histograms, images, initial)
+        snapshot = Snapshot(self.model, step, logs, histograms, images, initial, self.probe)
         return [value for panel in self._active for value in panel.log(snapshot)]
 
     def _on_train_batch_begin(self, batch, logs=None):

@@ -62,19 +62,52 @@ def owner(path):
     return path.rpartition("/")[0] or path
 
 
-class Snapshot:
-    """One log point: which summaries are due, the epoch's logs, and the weights copied once for every panel."""
+class BatchProbe:
+    """The fixed batch's gradients and ReLU-family outputs, from one function compiled once per fit.
 
-    def __init__(self, model, step, logs, histograms, images, initial):
+    Args:
+        model: The model being trained.
+        batch: `(x, y, sample_weight)`, the callback's fixed batch.
+        gradients: Whether to compute the loss's gradient per trainable variable.
+        activations: Whether to compute the outputs of the ReLU-family layers.
+
+    Attributes:
+        layers: The ReLU-family layers whose outputs `__call__` returns.
+    """
+
+    def __init__(self, model, batch, gradients, activations):
+        self.model, self.batch, self.gradients = model, batch, gradients
+        self.layers, self._probe = activation_probe(model, batch[0]) if activations else ([], None)
+        self._function = None
+
+    def __call__(self):
+        """`(gradients by variable path, outputs by layer)` on the batch, with the model's current weights."""
+        if self._function is None:  # compiled on first use, for this model
+            x, y, _ = self.batch
+            self._function = backend.batch_function(self.model, x, y, probe=self._probe, gradients=self.gradients)
+        gradients, outputs = self._function()
+        return dict(zip([v.path for v in self.model.trainable_variables], gradients)), outputs
+
+
+class Snapshot:
+    """One log point: which summaries are due, the epoch's logs, and what panels share, computed once."""
+
+    def __init__(self, model, step, logs, histograms, images, initial, probe=None):
         self.model, self.step, self.logs = model, step, logs
         self.histograms, self.images, self.initial = histograms, images, initial
-        self._weights = None
+        self._probe, self._weights, self._batch = probe, None, None
 
     def weights(self):
         """`{path: array}` of every weight of the model, read from the device once for this log point."""
         if self._weights is None:
             self._weights = {v.path: read(v) for v in self.model.weights}
         return self._weights
+
+    def batch(self):
+        """`(gradients by variable path, outputs by ReLU-family layer)` on the fixed batch (see `BatchProbe`)."""
+        if self._batch is None:
+            self._batch = self._probe()
+        return self._batch
 
 
 class Panel:
@@ -85,6 +118,8 @@ class Panel:
     """
 
     name = None
+    uses_gradients = False  # the fixed batch's gradients (`Snapshot.batch`)
+    uses_activations = False  # the fixed batch's ReLU-family outputs
 
     def without_data(self, model):
         """What this panel leaves out for `model` when the callback has no `data`, or None."""
@@ -113,15 +148,15 @@ class Weights(Panel):
     """
 
     name = "weights"
+    uses_gradients = True
 
     def without_data(self, model):
         return None if getattr(model, "reports_gradient_norms", False) else "gradient norms"
 
     def start(self, callback, initial_epoch):
         self._model = callback.model
-        self._batch = callback.batch
+        self._gradients = callback.probe is not None and callback.probe.gradients
         self._write_images = callback.write_images
-        self._gradients = None  # compiled on first use, for this model
         return True
 
     def charts(self):
@@ -144,21 +179,25 @@ class Weights(Panel):
                 values.append(functools.partial(_weight_image, f"{name}/image", value))
         trainable = [v.path for v in self._model.trainable_variables]
         values += _layer_norms("weight_norm", ((p, weights[p]) for p in trainable))
-        if not reported and self._batch is not None and not snapshot.initial:
-            if self._gradients is None:
-                x, y, _ = self._batch
-                self._gradients = backend.gradient_function(self._model, x, y)
-            values += _layer_norms("gradient_norm", zip(trainable, self._gradients()))
+        if self._gradients and not reported and not snapshot.initial:
+            values += _layer_norms("gradient_norm", snapshot.batch()[0].items())
         return values
 
 
 def _layer_norms(prefix, items, squared=True):
-    """`prefix/<layer path>` scalars: the 2-norm over each layer's variables (arrays, or their norms)."""
-    sums = {}
+    """Callables for `prefix/<layer path>` scalars: the 2-norm over each layer's variables (arrays, or their norms).
+
+    The sums run on the writer thread.
+    """
+    layers = {}
     for path, value in items:
-        square = float(np.sum(np.square(value, dtype=np.float64))) if squared else float(value) ** 2
-        sums[owner(path)] = sums.get(owner(path), 0.0) + square
-    return [functools.partial(scalar_value, f"{prefix}/{layer}", math.sqrt(total)) for layer, total in sums.items()]
+        layers.setdefault(owner(path), []).append(value)
+    return [functools.partial(_norm_scalar, f"{prefix}/{layer}", parts, squared) for layer, parts in layers.items()]
+
+
+def _norm_scalar(tag, parts, squared):
+    total = sum(float(np.sum(np.square(p, dtype=np.float64))) if squared else float(p) ** 2 for p in parts)
+    return scalar_value(tag, math.sqrt(total))
 
 
 def _weight_image(tag, value):
@@ -232,19 +271,18 @@ class Activations(Panel):
     filter); it is dead when it outputs zero for every sample of the fixed
     batch, at every position. The outputs come from one extra function of
     the model's inputs, `keras.Model(inputs, [layer.output, ...])`, sharing
-    the model's layers; the model itself is not changed.
+    the model's layers (the model itself is not changed), compiled together
+    with the gradients (`BatchProbe`).
     """
 
     name = "activations"
+    uses_activations = True
 
     def without_data(self, model):
         return "activations" if any(is_relu_layer(layer) for layer in model.layers) else None
 
     def start(self, callback, initial_epoch):
-        if callback.batch is None:
-            return False
-        self._x = callback.batch[0]
-        self._layers, self._probe = activation_probe(callback.model, self._x)
+        self._layers = callback.probe.layers if callback.probe is not None else []
         return bool(self._layers)
 
     def charts(self):
@@ -254,13 +292,8 @@ class Activations(Panel):
     def log(self, snapshot):
         if not snapshot.histograms:
             return []
-        outputs = self._probe.predict_on_batch(self._x)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        values = []
-        for layer, output in zip(self._layers, outputs):
-            output = np.asarray(output)
-            values.append(functools.partial(_activation_summaries, f"activations/{layer.name}", output))
-        return values
+        return [functools.partial(_activation_summaries, f"activations/{layer.name}", output)
+                for layer, output in zip(self._layers, snapshot.batch()[1])]
 
 
 def dead_fraction(output):
