@@ -10,7 +10,8 @@ without; the MNIST recipe for --mnist-epochs epochs, with and without
 augmentation, as `train-mnist` runs it (TensorBoard logs, budgeted backups,
 NaN guard) against a plain Keras `fit` of the same model, compile and batch;
 and the convnet of `scripts/watch_a_convnet.py` with `polykeras.TensorBoard`
-at its default frequencies and a fixed batch, against plain `fit`.
+at its defaults, and again with a fixed batch (`data=`, for gradients and
+activations), against plain `fit`.
 
 Then the fixed cost of each default callback per epoch, on epochs made short
 (512 digits, the MLP without augmentation) so that it shows: plain `fit`, each
@@ -81,8 +82,8 @@ def convnet():
     return model
 
 
-def convnet_case(epochs):
-    """The convnet with `polykeras.TensorBoard` at its defaults (and a fixed batch) against plain `fit`."""
+def convnet_case(epochs, with_data):
+    """The convnet with `polykeras.TensorBoard` at its defaults (and, `with_data`, a fixed batch) against plain `fit`."""
     (x_train, y_train), _, _ = load_mnist("sample")
     x_train = x_train[..., None].astype("float32") / 255
     fixed = np.linspace(0, len(x_train) - 1, 256).astype(int)
@@ -90,7 +91,8 @@ def convnet_case(epochs):
     def run(log_dir):
         backend.set_random_seed(0)
         model = convnet()
-        callbacks = [TensorBoard(log_dir, data=(x_train[fixed], y_train[fixed]))] if log_dir else []
+        data = (x_train[fixed], y_train[fixed]) if with_data else None
+        callbacks = [TensorBoard(log_dir, data=data)] if log_dir else []
         start = time.perf_counter()
         model.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=0, callbacks=callbacks)
         seconds = time.perf_counter() - start
@@ -159,10 +161,12 @@ def main():
                                                                  max(2, args.repeats // 2)),
         f"train-mnist, not augmented ({args.mnist_epochs} epochs)": (mnist_case(args.mnist_epochs, False),
                                                                      max(2, args.repeats // 2)),
-        f"convnet, TensorBoard defaults ({args.convnet_epochs} epochs)": (convnet_case(args.convnet_epochs),
+        f"convnet, TensorBoard defaults ({args.convnet_epochs} epochs)": (convnet_case(args.convnet_epochs, False),
                                                                          max(2, args.repeats // 2)),
+        f"convnet, defaults + data= ({args.convnet_epochs} epochs)": (convnet_case(args.convnet_epochs, True),
+                                                                     max(2, args.repeats // 2)),
     }
-    kinds = ["poly", "poly", "mnist", "mnist", "convnet"]
+    kinds = ["poly", "poly", "mnist", "mnist", "convnet", "convnet"]
     cases = {name: case for (name, case), kind in zip(cases.items(), kinds) if kind in only}
     print("training time is fit's; 'until on disk' adds the wait for the last summaries to be written")
     print(f"{'task':42} {'no logging s':>13} {'logging s':>10} {'ratio':>7} {'until on disk':>14} {'ratio':>7} "

@@ -64,3 +64,20 @@ def test_image_inputs_and_their_first_layer():
     assert image_shape(not_image, None) is None
     four_channels = keras.Sequential([keras.Input((8, 8, 4)), L.Conv2D(2, 3)])
     assert image_shape(four_channels, None) is None
+
+
+def test_activation_statistics_on_the_device_match_numpy():
+    from polykeras.tensorboard.panels import activation_statistics
+
+    rng = np.random.default_rng(0)
+    outputs = np.maximum(rng.normal(size=(6, 4, 4, 8)), 0).astype("float32")
+    outputs[..., :3] = 0  # three dead units
+    dead, counts, edges = (keras.ops.convert_to_numpy(t) for t in activation_statistics(keras.ops.convert_to_tensor(outputs)))
+    assert float(dead) == dead_fraction(outputs) == 3 / 8
+    expected_counts, expected_edges = np.histogram(outputs, bins=30)
+    np.testing.assert_allclose(edges, expected_edges, rtol=1e-6)
+    assert counts.sum() == outputs.size
+    np.testing.assert_allclose(counts, expected_counts, atol=2)  # a value on an edge may fall either side
+    all_dead = activation_statistics(keras.ops.zeros((4, 5)))
+    assert float(keras.ops.convert_to_numpy(all_dead[0])) == 1.0
+    assert float(keras.ops.convert_to_numpy(all_dead[1]).sum()) == 20

@@ -54,7 +54,7 @@ def polynomial_train_step(model, state, data):
     return logs, (trainable, non_trainable, optimizer_values, metrics)
 
 
-def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True):
+def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True, summarize=None):
     """A function returning `(gradients, outputs)` on a fixed batch, compiled once with `jax.jit`.
 
     Args:
@@ -67,9 +67,13 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True)
         gradients: Whether to compute the loss's gradient for each trainable variable.
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
         jit: Compile it with `jax.jit` (for repeated calls).
+        summarize: A function of one probe output (in `keras.ops`), applied
+            inside the compiled function, so that only its result (a few
+            numbers) leaves the device.
 
     Returns:
-        A function returning `(gradients, outputs)`, each a list of NumPy arrays.
+        A function returning `(gradients, outputs)`: a list of NumPy arrays,
+        and one per probe output (or a list of them, with `summarize`).
     """
     x, y = (keras.tree.map_structure(jnp.asarray, data) for data in (x, y))
 
@@ -89,6 +93,8 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True)
             probe_values = [[values.get(id(v), v.value) for v in variables]
                             for variables in (probe.trainable_variables, probe.non_trainable_variables)]
             outputs = keras.tree.flatten(probe.stateless_call(*probe_values, x)[0])
+            if summarize is not None:
+                outputs = [summarize(output) for output in outputs]
         return found, outputs
 
     if jit:
@@ -97,7 +103,8 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True)
     def run():
         values = [[v.value for v in variables] for variables in
                   (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)]
-        return tuple([np.asarray(a) for a in part] for part in compute(*values))
+        found, outputs = compute(*values)
+        return [np.asarray(g) for g in found], keras.tree.map_structure(np.asarray, outputs)
 
     return run
 

@@ -36,7 +36,7 @@ def polynomial_train_step(model, data):
     return {**model.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
 
 
-def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True):
+def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True, summarize=None):
     """A function returning `(gradients, outputs)` on a fixed batch, traced once.
 
     Args:
@@ -49,15 +49,21 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True)
             variable (zeros where none flows).
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
         jit: Trace it with `tf.function` (for repeated calls).
+        summarize: A function of one probe output (in `keras.ops`), applied
+            inside the compiled function, so that only its result (a few
+            numbers) leaves the device.
 
     Returns:
-        A function returning `(gradients, outputs)`, each a list of NumPy arrays.
+        A function returning `(gradients, outputs)`: a list of NumPy arrays,
+        and one per probe output (or a list of them, with `summarize`).
     """
     x, y = (keras.tree.map_structure(lambda a: tf.constant(np.asarray(a)), data) for data in (x, y))
     variables = model.trainable_variables
 
     def compute():
         outputs = [] if probe is None else keras.tree.flatten(probe(x, training=False))
+        if summarize is not None:
+            outputs = [summarize(output) for output in outputs]
         if not gradients:
             return [], outputs
         with tf.GradientTape() as tape:
@@ -67,7 +73,11 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True)
         return [tf.zeros_like(v) if g is None else g for g, v in zip(found, variables)], outputs
 
     compiled = tf.function(compute, autograph=False) if jit else compute
-    return lambda: tuple([np.asarray(t) for t in part] for part in compiled())
+    def run():
+        found, outputs = compiled()
+        return [np.asarray(g) for g in found], keras.tree.map_structure(np.asarray, outputs)
+
+    return run
 
 
 def gradient_function(model, x, y, loss=None, jit=True):

@@ -105,7 +105,7 @@ class TensorBoard(keras.callbacks.Callback):
         *,
         image_freq=5,
         data=None,
-        data_samples=256,
+        data_samples=128,
         panels=DEFAULT_PANELS,
     ):
         super().__init__()

@@ -66,7 +66,13 @@ def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
     if high == low:
         low, high = low - 0.5, high + 0.5
     counts, edges = np.histogram(values, bins=buckets, range=(low, high))
-    table = np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
+    return histogram_from_counts(tag, counts, edges)
+
+
+def histogram_from_counts(tag, counts, edges):
+    """A histogram summary from bucket counts and their `len(counts) + 1` edges (computed elsewhere, say on the device)."""
+    edges = np.asarray(edges, np.float64)
+    table = np.stack([edges[:-1], edges[1:], np.asarray(counts, np.float64)], axis=1)
     value = summary_pb2.Summary.Value(
         tag=tag,
         metadata=histogram_metadata.create_summary_metadata(display_name=tag, description=""),

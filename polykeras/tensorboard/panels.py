@@ -28,7 +28,14 @@ import keras
 import numpy as np
 
 from polykeras import backend
-from polykeras.tensorboard.events import histogram_summary, image_summary, multiline_chart, scalar_value
+from polykeras.tensorboard.events import (
+    HISTOGRAM_BUCKETS,
+    histogram_from_counts,
+    histogram_summary,
+    image_summary,
+    multiline_chart,
+    scalar_value,
+)
 
 # A unit is dead when its output is exactly zero on every sample of the fixed batch.
 RELU_ACTIVATIONS = ("relu", "relu6")
@@ -81,10 +88,14 @@ class BatchProbe:
         self._function = None
 
     def __call__(self):
-        """`(gradients by variable path, outputs by layer)` on the batch, with the model's current weights."""
+        """`(gradients by variable path, activation statistics by layer)` with the model's current weights.
+
+        Each layer's statistics are `activation_statistics`'s, computed on the device.
+        """
         if self._function is None:  # compiled on first use, for this model
             x, y, _ = self.batch
-            self._function = backend.batch_function(self.model, x, y, probe=self._probe, gradients=self.gradients)
+            self._function = backend.batch_function(self.model, x, y, probe=self._probe, gradients=self.gradients,
+                                                    summarize=activation_statistics)
         gradients, outputs = self._function()
         return dict(zip([v.path for v in self.model.trainable_variables], gradients)), outputs
 
@@ -296,16 +307,38 @@ class Activations(Panel):
                 for layer, output in zip(self._layers, snapshot.batch()[1])]
 
 
+def activation_statistics(output, buckets=HISTOGRAM_BUCKETS):
+    """`(dead fraction, bucket counts, bucket edges)` of one layer's output, in `keras.ops` (run on the device).
+
+    The dead fraction is the share of last-axis units whose output is zero
+    for every sample and position; the histogram spans the output's range.
+    """
+    units = keras.ops.reshape(output, (-1, keras.ops.shape(output)[-1]))
+    alive = keras.ops.any(keras.ops.not_equal(units, 0), axis=0)
+    dead = 1.0 - keras.ops.mean(keras.ops.cast(alive, "float32"))
+    values = keras.ops.cast(keras.ops.reshape(output, (-1,)), "float32")
+    low, high = keras.ops.min(values), keras.ops.max(values)
+    pad = keras.ops.where(keras.ops.equal(low, high), 0.5, 0.0)  # one value: a unit-wide bucket range, as numpy's
+    low, high = low - pad, high + pad
+    # np.histogram's uniform buckets, the last one closed on the right.
+    index = keras.ops.cast(keras.ops.floor((values - low) / (high - low) * buckets), "int32")
+    index = keras.ops.clip(index, 0, buckets - 1)
+    counts = keras.ops.segment_sum(keras.ops.ones_like(values), index, num_segments=buckets)
+    edges = low + (high - low) * keras.ops.arange(buckets + 1, dtype="float32") / buckets
+    return dead, counts, edges
+
+
 def dead_fraction(output):
-    """The share of last-axis units whose output is zero for every sample and position."""
+    """The share of last-axis units whose output is zero for every sample and position (NumPy)."""
     output = np.asarray(output)
     alive = np.any(output.reshape(-1, output.shape[-1]) != 0, axis=0)
     return 1.0 - float(np.mean(alive))
 
 
-def _activation_summaries(prefix, output):
-    return [scalar_value(f"{prefix}/dead_fraction", dead_fraction(output)),
-            *histogram_summary(f"{prefix}/histogram", output).value]
+def _activation_summaries(prefix, statistics):
+    dead, counts, edges = statistics
+    return [scalar_value(f"{prefix}/dead_fraction", float(dead)),
+            *histogram_from_counts(f"{prefix}/histogram", counts, edges).value]
 
 
 def activation_probe(model, x):
