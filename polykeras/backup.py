@@ -42,6 +42,9 @@ from polykeras.errors import RunError
 
 BACKUP_FILE = "backup.npz"
 PARTIAL_SUFFIX = ".partial"
+# The write in flight for each backup file, whichever `Backup` started it: a `fit` that raised leaves its
+# last write running, and the next `fit` on the same folder (a new `Backup` or the same) waits for it.
+_WRITES = {}
 
 
 def backed_up_epochs(backup_dir):
@@ -72,6 +75,8 @@ class Backup(keras.callbacks.Callback):
 
     def __init__(self, backup_dir, budget=0.02, delete_at_end=True, clock=time.perf_counter):
         super().__init__()
+        if not backup_dir:
+            raise ValueError(f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}")
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
             raise ValueError(f"budget must be a number in [0, 1). Received: budget={budget!r}")
         if not callable(clock):
@@ -97,6 +102,11 @@ class Backup(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
+        self.wait()  # this callback's own write, left running by a `fit` that raised
+        in_flight = _WRITES.get(os.path.realpath(self._path))
+        if in_flight is not None:  # another `Backup`'s, on the same folder
+            in_flight.join()
+        self.saved_epochs, self.resumed_epoch, self._last_save = [], 0, None
         if not os.path.exists(self._path):
             return
         variables = self._variables()
@@ -123,6 +133,7 @@ class Backup(keras.callbacks.Callback):
         self._last_save = self.clock()
         self._cost = self._last_save - now + self._write_seconds  # the previous write's, measured
         self._writer = threading.Thread(target=self._write, args=(state,), daemon=True)
+        _WRITES[os.path.realpath(self._path)] = self._writer
         self._writer.start()
 
     def _write(self, state):
@@ -131,6 +142,10 @@ class Backup(keras.callbacks.Callback):
             self._save(state)
         except OSError as e:
             self._error = e
+        finally:
+            key = os.path.realpath(self._path)
+            if _WRITES.get(key) is threading.current_thread():
+                del _WRITES[key]
         self._write_seconds = self.clock() - start
 
     def _save(self, state):

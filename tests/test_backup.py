@@ -247,3 +247,64 @@ def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
     assert backup.resumed_epoch == whole and backup.saved_epochs == [whole + 1, whole + 2]
     assert int(model.optimizer.iterations) == whole + 2
     assert backed_up_epochs(str(folder)) == whole + 2 and not partial.exists()
+
+
+# Keras's own scenarios (keras/src/callbacks/backup_and_restore_test.py), with Backup in place of
+# BackupAndRestore(save_freq="epoch"): a layer counts the batches it has seen.
+
+
+class _Canary(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.counter = self.add_weight(shape=(), initializer="zeros", dtype="float32", trainable=False)
+
+    def call(self, x):
+        self.counter.assign_add(1)
+        return x
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise RuntimeError("EpochInterruption")
+
+
+class _SlowWrites(Backup):
+    """Every write takes half a second, so the last one is still in flight when `fit` raises."""
+
+    def _save(self, state):
+        time.sleep(0.5)
+        super()._save(state)
+
+
+def _canary_model():
+    model = keras.Sequential([keras.Input((3,)), _Canary(), keras.layers.Dense(1)])
+    model.compile(loss="mse", optimizer="sgd", metrics=["mse"])
+    return model
+
+
+@pytest.mark.parametrize("rerun_with", ["the same Backup", "a new Backup"])
+def test_a_fit_interrupted_after_an_epoch_resumes_after_it_in_the_same_process(tmp_path, rerun_with):
+    model, folder = _canary_model(), tmp_path / "subdir"
+    x, y = np.random.random((10, 3)), np.random.random((10, 1))
+    first = _SlowWrites(folder, budget=0)
+    with pytest.raises(RuntimeError, match="EpochInterruption"):
+        model.fit(x, y, batch_size=4, epochs=6, callbacks=[first, _Interrupt(2)], verbose=0)
+    assert int(model.layers[0].counter.value) == 6
+    # The fault fires: epoch 2's backup is still being written, and the file on disk holds epoch 1.
+    assert first._writer.is_alive() and backed_up_epochs(folder) == 1
+    second = first if rerun_with == "the same Backup" else Backup(folder, budget=0)
+    history = model.fit(x, y, batch_size=4, epochs=5, callbacks=[second], verbose=0)
+    assert second.resumed_epoch == 2 and history.epoch[-1] == 4
+    assert int(model.layers[0].counter.value) == 5 * 3  # Keras's test: 15 batches, none run twice
+    assert not folder.exists()  # a fit that finishes removes the backup, as BackupAndRestore does
+
+
+def test_an_empty_backup_dir_is_refused():
+    for folder in ("", None):
+        with pytest.raises(ValueError, match="backup_dir must name a folder"):
+            Backup(folder)
