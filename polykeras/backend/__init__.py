@@ -18,6 +18,8 @@ Keras 3 runs the same model on TensorFlow and JAX; polykeras's layers use only
   batches cheaply (`tf.data` on TensorFlow, NumPy arrays on JAX).
 - `set_random_seed(seed)`: Keras's seed, without importing TensorFlow into a
   JAX process.
+- `read_variable(variable)`: a NumPy copy of a variable's value, the fastest
+  way the backend has (the TensorBoard callback reads a few every epoch).
 
 Example:
 
@@ -41,6 +43,7 @@ if name() == "jax":
         gradient_by_variable,
         gradient_function,
         polynomial_train_step,
+        read_variable,
         set_random_seed,
     )
 elif name() == "tensorflow":
@@ -50,6 +53,7 @@ elif name() == "tensorflow":
         gradient_by_variable,
         gradient_function,
         polynomial_train_step,
+        read_variable,
         set_random_seed,
     )
 else:

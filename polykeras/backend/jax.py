@@ -126,6 +126,11 @@ def gradient_by_variable(model, x, y):
     return {v.path: trainable.get(v.path) for v in model.weights}
 
 
+def read_variable(variable):
+    """A NumPy copy of a Keras variable's current value."""
+    return np.array(variable.value)
+
+
 def set_random_seed(seed):
     """Seeds Python, NumPy and Keras (`keras.utils.set_random_seed`) without importing TensorFlow.
 

@@ -98,6 +98,12 @@ def gradient_by_variable(model, x, y):
     return {v.path: None if g is None else np.asarray(g) for v, g in zip(model.weights, gradients)}
 
 
+def read_variable(variable):
+    """A NumPy copy of a Keras variable's current value: one `ReadVariableOp` (`.numpy()` adds an `Identity`)."""
+    value = variable.value
+    return (value.value() if isinstance(value, tf.Variable) else value).numpy()
+
+
 def set_random_seed(seed):
     """Seeds Python, NumPy, Keras and TensorFlow (`keras.utils.set_random_seed`)."""
     keras.utils.set_random_seed(seed)

@@ -149,7 +149,7 @@ class TensorBoard(keras.callbacks.Callback):
     # Writers: a background thread renders and writes what the hooks queue --
 
     def _write(self, values, step, writer="train"):
-        """Queues a list of callables (each returning a summary or value) for one step."""
+        """Queues summaries for one step: callables returning a summary (or a list of values), or `(tag, number)` scalars."""
         if values:
             self._queue.put((writer, int(step), time.time(), values))
 
@@ -170,7 +170,7 @@ class TensorBoard(keras.callbacks.Callback):
             summaries = []
             for make in values:
                 try:
-                    made = make() if callable(make) else make
+                    made = make() if callable(make) else scalar_value(*make) if isinstance(make, tuple) else make
                 except Exception as e:  # one bad summary (say, a NaN curve) must not stop the others
                     print(f"warning: a TensorBoard summary at step {step} was skipped: {e}", file=sys.stderr)
                     continue
@@ -276,15 +276,14 @@ class TensorBoard(keras.callbacks.Callback):
             if name.startswith("gradient_norm/"):
                 continue  # a model's own report: the weights panel writes it per layer
             if name.startswith("val_"):
-                validation.append(scalar_value(f"epoch_{name[4:]}", float(value)))
+                validation.append((f"epoch_{name[4:]}", float(value)))
             else:
-                train.append(scalar_value(f"epoch_{name}", float(value)))
+                train.append((f"epoch_{name}", float(value)))
         for name, rate in learning_rates(self.model):
-            train.append(scalar_value(f"epoch_{name}", rate))
+            train.append((f"epoch_{name}", rate))
         if self.write_steps_per_second:
             seconds = time.perf_counter() - self._epoch_start
-            train.append(scalar_value("epoch_steps_per_second",
-                                      (_iterations(self.model) - self._epoch_iterations) / seconds))
+            train.append(("epoch_steps_per_second", (_iterations(self.model) - self._epoch_iterations) / seconds))
         histograms = self.histogram_freq > 0 and (done % self.histogram_freq == 0 or last)
         images = self.image_freq > 0 and (done % self.image_freq == 0 or last)
         step = self._step(done)
@@ -306,10 +305,9 @@ class TensorBoard(keras.callbacks.Callback):
     def _on_train_batch_end(self, batch, logs=None):
         if self._global_batch % self.update_freq or not isinstance(logs, dict):
             return
-        values = [scalar_value(f"batch_{name}", float(value)) for name, value in logs.items()
-                  if not name.startswith("gradient_norm/")]
+        values = [(f"batch_{name}", float(value)) for name, value in logs.items() if not name.startswith("gradient_norm/")]
         if self.write_steps_per_second:
-            values.append(scalar_value("batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_start)))
+            values.append(("batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_start)))
         self._write(values, self._global_batch)
 
     def on_test_end(self, logs=None):

@@ -51,9 +51,8 @@ def register_layer_panel(layer_class, factory):
 
 
 def read(variable):
-    """A NumPy copy of a Keras variable's current value (TensorFlow's `.numpy()` is the fastest way there)."""
-    value = variable.value
-    return value.numpy() if hasattr(value, "numpy") else np.array(value)
+    """A NumPy copy of a Keras variable's current value (`backend.read_variable`)."""
+    return backend.read_variable(variable)
 
 
 def all_layers(model):
