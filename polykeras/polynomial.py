@@ -194,7 +194,7 @@ def polynomial_logger(log_dir, x, y, epochs, batch_size=None, reference=None):
     keras_epochs = epochs // epoch_grouping(epochs) if full_batch else epochs
     freq = max(1, keras_epochs // 2)
     return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y),
-                       panels=("weights", "update_ratios", PolynomialPanel(reference=reference)))
+                       panels=(PolynomialPanel(reference=reference), "weights", "update_ratios"))
 
 
 def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size):

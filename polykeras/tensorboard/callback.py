@@ -32,7 +32,7 @@ from polykeras.tensorboard.panels import BUILT_IN, BatchProbe, Panel, Snapshot, 
 # ones (a polynomial's take milliseconds) leave it to the end, so that the
 # writer thread does not compete with a Python-bound training loop.
 LONG_EPOCH_SECONDS = 0.05
-DEFAULT_PANELS = ("weights", "update_ratios", "activations", "first_layer", "layers")
+DEFAULT_PANELS = ("layers", "weights", "update_ratios", "activations", "first_layer")
 
 
 class TensorBoard(keras.callbacks.Callback):
