@@ -134,8 +134,7 @@ class _TrialFollower:
             self.reported.add(trial_id)
             self.scores.append(state.get("score"))
             now = time.perf_counter()
-            self.on_trial_end(tuning.trial_progress(state, self.scores, len(self.reported), self.total, self.objective,
-                                             now - self.last))
+            self.on_trial_end(tuning.trial_progress(state, self.scores, self.total, self.objective, now - self.last))
             self.last = now
 
 

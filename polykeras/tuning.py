@@ -584,14 +584,26 @@ def _progress_reporter(tuner, on_trial_end):
     objective = tuner.oracle.objective
 
     def report(trial, seconds):
-        done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
-        on_trial_end(trial_progress(trial.get_state(), [t.score for t in done], len(done), total, objective, seconds))
+        on_trial_end(trial_progress(trial.get_state(), finished_scores(tuner.oracle, total), total, objective,
+                                    seconds))
 
     return report
 
 
-def trial_progress(state, scores, number, total, objective, seconds):
-    """The dict `search` passes to `on_trial_end`, from a trial's saved state (`trial.json`)."""
+def finished_scores(oracle, total):
+    """The scores of the search's finished trials, from its oracle or, in a worker, from the chief's.
+
+    A worker's oracle is KerasTuner's `OracleClient`, which has no `trials`
+    but forwards `get_best_trials` to the chief.
+    """
+    if hasattr(oracle, "trials"):
+        return [t.score for t in oracle.trials.values() if t.status == "COMPLETED"]
+    return [t.score for t in oracle.get_best_trials(max(total or 0, 1000))]
+
+
+def trial_progress(state, scores, total, objective, seconds):
+    """The dict `search` passes to `on_trial_end`, from a trial's saved state (`trial.json`) and the finished scores."""
+    number = len(scores)
     scores = [s for s in scores if s is not None]
     best = (min if objective.direction == "min" else max)(scores) if scores else None
     values = state["hyperparameters"]["values"]

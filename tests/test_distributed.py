@@ -4,6 +4,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -171,3 +173,34 @@ def test_a_distributed_search_from_a_python_script(tmp_path):
     assert float(best[1]) == min(scores) == float(trials[-1][4]) and best[2] == "4"
     assert set(_worker_pids(done.stdout)) == {"chief", "tuner0", "tuner1"}
     assert not any(alive(pid, tmp_path) for pid in _worker_pids(done.stdout).values())
+
+
+@pytest.mark.any_backend
+@pytest.mark.timeout(300)
+def test_a_chief_and_a_worker_started_with_kerastuners_variables_finish_the_search(tmp_path):
+    """The multi-machine use of scripts/tune_learning_rate.py, on 127.0.0.1: a chief, then worker tuner0."""
+    from polykeras.distributed import free_port
+
+    port = free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+           "KERASTUNER_ORACLE_PORT": str(port)}
+    args = [sys.executable, "-m", "polykeras_cli", *POLY_ARGS, "--tuner", "random", "--max-trials", "2",
+            "--max-epochs", "1"]
+    processes = {}
+    try:
+        for role in ("chief", "tuner0"):
+            processes[role] = subprocess.Popen(args, cwd=tmp_path, env={**env, "KERASTUNER_TUNER_ID": role},
+                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = {role: p.communicate(timeout=240)[0] for role, p in processes.items()}
+    finally:
+        for p in processes.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert processes["tuner0"].returncode == 0, out["tuner0"]
+    assert processes["chief"].returncode == 0, out["chief"]
+    # The worker reports each trial it ran, numbered by the chief's finished trials.
+    assert re.findall(r"^trial (\d)/2 ", out["tuner0"], re.M) == ["1", "2"]
+    assert re.search(r"^best: \{'learning_rate': ", out["chief"], re.M)
+    trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "tune" / "poly").glob("trial_*/trial.json")]
+    assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
