@@ -46,7 +46,7 @@ model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categ
               metrics=["accuracy"])
 
 # Train, watched: the callback takes keras.callbacks.TensorBoard's arguments, and a fixed batch.
-fixed = np.linspace(0, len(x_train) - 1, 256).astype(int)  # a spread of training digits, every class
+fixed = np.linspace(0, len(x_train) - 1, 128).astype(int)  # a spread of training digits, every class
 watch = polykeras.TensorBoard(LOG_DIR, histogram_freq=1, image_freq=1, data=(x_train[fixed], y_train[fixed]))
 model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_data=(x_test, y_test),
           callbacks=[watch], verbose=2)
