@@ -621,8 +621,9 @@ class LearningRateSweep(keras.callbacks.Callback):
     """Raises the learning rate exponentially every batch and records each batch's loss.
 
     Keras reports the running mean of the epoch's loss; batch k's own loss is
-    `k * mean_k - (k - 1) * mean_(k-1)`. The sweep stops once the smoothed
-    loss exceeds four times its best (the rate has made training diverge).
+    `k * mean_k - (k - 1) * mean_(k-1)`. The sweep counts batches across
+    epochs and stops after the last rate, or once the smoothed loss exceeds
+    four times its best (the rate has made training diverge).
 
     Args:
         start: The first learning rate.
@@ -634,18 +635,20 @@ class LearningRateSweep(keras.callbacks.Callback):
         super().__init__()
         self.rates = np.geomspace(start, stop, steps)
         self.losses = []
+        self.diverged = False
         self._mean = 0.0
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.model.optimizer.learning_rate = float(self.rates[batch])
+        self.model.optimizer.learning_rate = float(self.rates[len(self.losses)])
 
     def on_train_batch_end(self, batch, logs=None):
         mean = float(logs["loss"])
-        loss = (batch + 1) * mean - batch * self._mean
+        loss = (batch + 1) * mean - batch * (self._mean if batch else 0.0)
         self._mean = mean
         self.losses.append(loss)
         smoothed = smooth(self.losses)
-        if not math.isfinite(loss) or smoothed[-1] > 4 * min(smoothed):
+        self.diverged = not math.isfinite(loss) or smoothed[-1] > 4 * min(smoothed)
+        if self.diverged or len(self.losses) == len(self.rates):
             self.model.stop_training = True
 
 
@@ -672,16 +675,21 @@ def check_lr_find_steps(steps):
         raise InvalidArgumentError(f"--steps must be at least 2. Received: {steps}")
 
 
+SUGGESTION_METHOD = "a tenth of the rate at the smoothed loss's minimum (Smith)"
+
+
 @dataclasses.dataclass
 class LrFindResult:
     """What `lr_find` measured.
 
     Attributes:
-        task: `"poly"` or `"mnist"`.
+        task: `"poly"` or `"mnist"`, or None for a model of the caller's.
         rates: The learning rates tried, one per step.
         losses: The loss at each rate.
         smoothed: `losses`, exponentially smoothed (bias-corrected).
         suggestion: The suggested learning rate.
+        method: How the suggestion was chosen.
+        diverged: Whether the loss exploded and ended the test early.
     """
 
     task: str
@@ -689,13 +697,103 @@ class LrFindResult:
     losses: np.ndarray
     smoothed: np.ndarray
     suggestion: float
+    method: str = SUGGESTION_METHOD
+    diverged: bool = False
 
     def as_json(self):
         return {"suggested_learning_rate": self.suggestion, "learning_rates": self.rates.tolist(),
                 "losses": self.losses.tolist()}
 
 
-def lr_find(task, data=None, *, steps=100, seed=0):
+def lr_find(model, x=None, y=None, *, batch_size=32, start_lr=1e-7, end_lr=10.0, steps=100, seed=0):
+    """The learning-rate range test on any compiled Keras model; the model is left exactly as it was.
+
+    The rate grows exponentially from `start_lr` to `end_lr`, one batch per
+    rate, with the model's own optimizer and loss, while each batch's loss is
+    recorded. A loss that explodes ends the test early (`diverged`), without
+    an error. Afterwards every variable of the model and of its optimizer
+    (weights, moments, step count, random-seed states, the learning rate)
+    holds the value it had before, bit for bit.
+
+    Args:
+        model: A compiled `keras.Model` with a constant learning rate, or a
+            built-in task's name (`"poly"`, `"mnist"`; then `x` is its data,
+            see `task_lr_find`).
+        x: Inputs (arrays in any structure the model takes), or a
+            `keras.utils.PyDataset` of `(x, y)` batches.
+        y: Targets, in the form the compiled loss takes (None with a PyDataset).
+        batch_size: Samples per step with arrays.
+        start_lr: The first learning rate.
+        end_lr: The last learning rate.
+        steps: Learning rates tried.
+        seed: Seed of the batches' order.
+
+    Returns:
+        An `LrFindResult`.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x = np.random.default_rng(0).normal(size=(256, 3))
+    >>> before = [w.copy() for w in model.get_weights()]
+    >>> result = lr_find(model, x, x @ [1.0, 2.0, 3.0], steps=50, start_lr=1e-4, end_lr=10)
+    >>> 1e-4 < result.suggestion < 1.0, all((a == b).all() for a, b in zip(before, model.get_weights()))
+    (True, True)
+    """
+    if isinstance(model, str):
+        return task_lr_find(model, x, steps=steps, seed=seed)
+    if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+        raise InvalidArgumentError(f"model must be a compiled keras.Model. Received: model={model!r}")
+    check_lr_find_steps(steps)
+    if not (0 < start_lr < end_lr):
+        raise InvalidArgumentError(f"start_lr and end_lr must satisfy 0 < start_lr < end_lr. "
+                                   f"Received: start_lr={start_lr!r}, end_lr={end_lr!r}")
+    if not isinstance(model.optimizer.learning_rate, keras.Variable):
+        raise InvalidArgumentError("lr_find needs an optimizer with a constant learning rate, not a schedule. "
+                                   f"Received: learning_rate={model.optimizer.learning_rate!r}")
+    sweep = LearningRateSweep(start_lr, end_lr, steps)
+    with _restored(model):
+        if isinstance(x, keras.utils.PyDataset):
+            model.fit(x, epochs=math.ceil(steps / len(x)), callbacks=[sweep], verbose=0)
+        else:
+            inputs, targets = _sweep_batches(x, y, batch_size, steps, seed)
+            model.fit(inputs, targets, batch_size=batch_size, epochs=1, callbacks=[sweep], verbose=0, shuffle=False)
+    rates, losses = sweep.rates[: len(sweep.losses)], np.asarray(sweep.losses)
+    return LrFindResult(task=None, rates=rates, losses=losses, smoothed=smooth(losses),
+                        suggestion=suggest_learning_rate(rates, losses), diverged=sweep.diverged)
+
+
+class _restored:
+    """Copies every variable of a model and of its optimizer on entry, and puts each value back on exit."""
+
+    def __init__(self, model):
+        optimizer = model.optimizer
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        self._variables = list(model.variables) + list(optimizer.variables)
+        self._optimizer, self._rate = optimizer, optimizer.learning_rate
+
+    def __enter__(self):
+        self._values = [keras.ops.convert_to_numpy(v).copy() for v in self._variables]
+        self._rate_value = keras.ops.convert_to_numpy(self._rate).copy()
+
+    def __exit__(self, *exc):
+        for variable, value in zip(self._variables, self._values):
+            variable.assign(value)
+        self._rate.assign(self._rate_value)
+
+
+def _sweep_batches(x, y, batch_size, steps, seed):
+    """`steps` batches of `(x, y)` in a row: the data reshuffled as often as the sweep needs it."""
+    count = len(keras.tree.flatten(x)[0])
+    rounds = math.ceil(steps * batch_size / count)
+    order = np.concatenate([np.random.default_rng(seed + k).permutation(count) for k in range(rounds)])
+    order = order[: steps * batch_size]
+    return (keras.tree.map_structure(lambda a: np.asarray(a)[order], data) for data in (x, y))
+
+
+def task_lr_find(task, data=None, *, steps=100, seed=0):
     """Runs the learning-rate range test on a fresh model of `task`.
 
     The rate grows exponentially from batch to batch while the loss is
@@ -742,7 +840,7 @@ def lr_find(task, data=None, *, steps=100, seed=0):
     model.fit(inputs, targets, batch_size=batch_size, epochs=1, callbacks=[sweep], verbose=0, shuffle=False)
     rates, losses = sweep.rates[: len(sweep.losses)], np.asarray(sweep.losses)
     return LrFindResult(task=task, rates=rates, losses=losses, smoothed=smooth(losses),
-                        suggestion=suggest_learning_rate(rates, losses))
+                        suggestion=suggest_learning_rate(rates, losses), diverged=sweep.diverged)
 
 
 def write_lr_find_events(log_dir, result, picture=None):

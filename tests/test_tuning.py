@@ -8,6 +8,7 @@ import socket
 import time
 import urllib.request
 
+import keras
 import keras_tuner
 import numpy as np
 import pytest
@@ -285,3 +286,70 @@ def test_kerastuner_state_is_written_atomically(tmp_path):
         with open(path) as f:
             json.load(f)
     assert {"oracle.json", "tuner0.json"} <= {os.path.basename(f) for f in written}
+
+
+# lr_find on a model of the caller's: a two-input functional model with BatchNormalization and Adam.
+
+
+def _users_model():
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([a, b]))
+    h = keras.layers.Dropout(0.1)(keras.layers.BatchNormalization()(h))
+    model = keras.Model([a, b], keras.layers.Dense(1)(h))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(256, 4)).astype("float32"), rng.normal(size=(256, 3)).astype("float32")]
+    y = (x[0].sum(axis=1, keepdims=True) - x[1][:, :1]).astype("float32")
+    return model, x, y
+
+
+def _state(model):
+    return [keras.ops.convert_to_numpy(v).copy() for v in [*model.variables, *model.optimizer.variables]]
+
+
+def test_lr_find_leaves_a_users_model_and_its_optimizer_exactly_as_they_were():
+    model, x, y = _users_model()
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # Adam's moments and step count are not zero
+    before, iterations = _state(model), int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    result = tuning.lr_find(model, x, y, steps=40, start_lr=1e-5, end_lr=1.0)
+    after = _state(model)
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)  # bit for bit
+    # The test really trained: one optimizer step per rate, each loss from its own batch.
+    assert len(result.losses) >= 10 and len(set(result.losses.round(6))) > 5
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == iterations
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == np.float32(1e-3)
+    assert result.rates[0] == pytest.approx(1e-5) and result.method.startswith("a tenth of the rate")
+    assert result.suggestion == pytest.approx(result.rates[np.argmin(result.smoothed)] / 10)
+
+
+def test_an_exploding_loss_ends_lr_find_early_and_is_reported():
+    model, x, y = _users_model()
+    result = tuning.lr_find(model, x, y, steps=100, start_lr=1e-4, end_lr=1e6)
+    assert result.diverged and len(result.losses) < 100
+    assert result.smoothed[-1] > 4 * result.smoothed.min() or not np.isfinite(result.losses[-1])
+
+
+def test_lr_find_takes_a_pydataset():
+    model, x, y = _users_model()
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, k):
+            part = slice(32 * k, 32 * (k + 1))
+            return (x[0][part], x[1][part]), y[part]
+
+    result = tuning.lr_find(model, Batches(), steps=20, start_lr=1e-5, end_lr=1e-1)
+    assert len(result.losses) == 20 and not result.diverged  # 20 rates over 3 passes of 8 batches
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"model": "not a model"}, "task must be one of"),
+    ({"model": keras.Sequential([keras.layers.Dense(1)])}, "model must be a compiled keras.Model"),
+])
+def test_lr_find_refuses_what_it_cannot_sweep(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        tuning.lr_find(**arguments, x=np.zeros((4, 1)), y=np.zeros((4, 1)))
