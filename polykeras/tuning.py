@@ -31,7 +31,7 @@ from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
 from polykeras import backend
 from polykeras import data as datasets
-from polykeras.checks import make_optimizer
+from polykeras.checks import check_positive_int, make_optimizer
 from polykeras.errors import InvalidArgumentError
 from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp
 from polykeras.polynomial import PolynomialRegression
@@ -746,6 +746,7 @@ def lr_find(model, x=None, y=None, *, batch_size=32, start_lr=1e-7, end_lr=10.0,
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise InvalidArgumentError(f"model must be a compiled keras.Model. Received: model={model!r}")
     check_lr_find_steps(steps)
+    check_positive_int(batch_size, "batch_size")
     if not (0 < start_lr < end_lr):
         raise InvalidArgumentError(f"start_lr and end_lr must satisfy 0 < start_lr < end_lr. "
                                    f"Received: start_lr={start_lr!r}, end_lr={end_lr!r}")

@@ -26,10 +26,25 @@ def add_tune_arguments(tune, add_outputs, seed_type):
     tune.add_argument("--verbose", action="store_true", help="show Keras's progress bars for every trial")
 
 
+def _task_or_model(value):
+    """`poly`, `mnist`, or the path of a saved compiled model (`PATH.keras`)."""
+    import argparse
+
+    if value in ("poly", "mnist") or value.endswith(".keras"):
+        return value
+    raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from 'poly', 'mnist' or PATH.keras)")
+
+
 def add_lr_find_arguments(find, add_outputs, seed_type):
-    find.add_argument("task", choices=["poly", "mnist"], help="what to test")
+    find.add_argument("task", type=_task_or_model, metavar="task",
+                      help="what to test: poly, mnist, or PATH.keras (a saved compiled model)")
     find.add_argument("--steps", type=int, default=100, help="learning rates tried (default: 100)")
-    find.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
+    find.add_argument("--data", default="auto",
+                      help="MNIST data, as train-mnist's --data (default: auto); for PATH.keras, an .npz with arrays "
+                           "x and y (several inputs: x_0, x_1, ...)")
+    find.add_argument("--batch-size", type=int, default=32, help="samples per rate, for PATH.keras (default: 32)")
+    find.add_argument("--start-lr", type=float, default=1e-7, help="first rate, for PATH.keras (default: 1e-7)")
+    find.add_argument("--end-lr", type=float, default=10.0, help="last rate, for PATH.keras (default: 10)")
     find.add_argument("--seed", type=seed_type, default=0, help="seed (default: 0)")
     find.add_argument("--plot", metavar="PATH.png", help="where to draw loss against rate (default: in the run's logs)")
     add_outputs(find, "lr-find", save=False)
@@ -95,19 +110,46 @@ def cmd_lr_find(args):
     tuning.check_lr_find_steps(args.steps)
     check_output_file(args.plot, ".png", True, "--plot")
     check_output_file(args.json)
-    task_data = tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed)
+    if args.task.endswith(".keras"):
+        from polykeras.saving import load_model
+
+        model, (x, y) = load_model(args.task), load_arrays(args.data)
+        name = os.path.splitext(os.path.basename(args.task))[0]
+        options = {"batch_size": args.batch_size, "start_lr": args.start_lr, "end_lr": args.end_lr}
+    else:
+        model, name, options = args.task, args.task, {}
+        x, y = tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed), None
     root = runs_dir(args.log_dir, "lr-find", args.no_log)
-    run_dir = new_run_dir(root, args.task) if root else None
-    result = tuning.lr_find(args.task, task_data, steps=args.steps, seed=args.seed)
+    run_dir = new_run_dir(root, name) if root else None
+    result = tuning.lr_find(model, x, y, steps=args.steps, seed=args.seed, **options)
     plot = args.plot or (os.path.join(run_dir, "lr_find.png") if run_dir else None)
     picture = plot_lr_find(result, plot)
     if run_dir:
         write_lr_find_events(run_dir, result, picture)
     print(f"suggested learning rate: {result.suggestion:.3g} (a tenth of the rate with the lowest smoothed loss, "
           f"{len(result.rates)} rates from {result.rates[0]:.2g} to {result.rates[-1]:.2g})")
+    if result.diverged:
+        print(f"the loss exploded at {result.rates[-1]:.2g}; the test stopped there")
     if plot:
         print(f"plot: {plot}")
     if run_dir:
         print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
     write_json(args.json, result.as_json())
     return 0
+
+
+def load_arrays(path):
+    """`(x, y)` from an .npz with arrays `x` and `y`, or `x_0`, `x_1`, ... for several inputs."""
+    from polykeras.errors import InvalidArgumentError
+
+    import numpy as np
+
+    if not (path.endswith(".npz") and os.path.isfile(path)):
+        raise InvalidArgumentError(f"--data must be an .npz file with arrays x and y. Received: {path}")
+    with np.load(path) as arrays:
+        inputs = sorted(k for k in arrays.files if k.startswith("x_"))
+        if "y" not in arrays.files or not ("x" in arrays.files or inputs):
+            raise InvalidArgumentError(f"--data must hold arrays x (or x_0, x_1, ...) and y. Received: {path} "
+                                       f"with {', '.join(arrays.files) or 'no arrays'}")
+        x = arrays["x"] if "x" in arrays.files else [arrays[k] for k in sorted(inputs, key=lambda k: int(k[2:]))]
+        return x, arrays["y"]

@@ -353,3 +353,35 @@ def test_lr_find_takes_a_pydataset():
 def test_lr_find_refuses_what_it_cannot_sweep(arguments, message):
     with pytest.raises(ValueError, match=message):
         tuning.lr_find(**arguments, x=np.zeros((4, 1)), y=np.zeros((4, 1)))
+
+
+def test_lr_find_on_a_saved_model_from_the_command_line(cli, tmp_path):
+    model, x, y = _users_model()
+    model.save(tmp_path / "mine.keras")
+    np.savez(tmp_path / "data.npz", x_0=x[0], x_1=x[1], y=y)
+    code, out, err = cli("lr-find", "mine.keras", "--data", "data.npz", "--steps", "30", "--start-lr", "1e-5",
+                         "--end-lr", "1", "--json", "f.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "f.json").read_text())
+    assert len(result["learning_rates"]) == len(result["losses"]) <= 30
+    assert 1e-6 <= result["suggested_learning_rate"] <= 0.1
+    assert (tmp_path / "mine.keras").stat().st_size > 0  # the saved model is read, never written
+    assert any(p.name.startswith(tuple("0123456789")) and p.name.endswith("-mine")
+               for p in (tmp_path / "logs" / "lr-find").iterdir())
+
+
+@pytest.mark.any_backend
+@pytest.mark.parametrize("args, message", [
+    (["lr-find", "mine.keras", "--data", "nope.npz"], "model file not found. Received: mine.keras"),
+    (["lr-find", "model.keras", "--data", "data.csv"], "--data must be an .npz file with arrays x and y"),
+    (["lr-find", "model.keras", "--data", "data.npz", "--batch-size", "0"], "Received: batch_size=0"),
+    (["lr-find", "model.keras", "--data", "data.npz", "--start-lr", "1", "--end-lr", "0.1"],
+     "Received: start_lr=1.0, end_lr=0.1"),
+])
+def test_lr_find_on_a_saved_model_bad_input(cli, tmp_path, args, message):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.save(tmp_path / "model.keras")
+    np.savez(tmp_path / "data.npz", x=np.zeros((8, 1)), y=np.zeros((8, 1)))
+    code, out, err = cli(*args)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
