@@ -327,13 +327,6 @@ def activation_statistics(output, buckets=HISTOGRAM_BUCKETS):
     return dead, counts, edges
 
 
-def dead_fraction(output):
-    """The share of last-axis units whose output is zero for every sample and position (NumPy)."""
-    output = np.asarray(output)
-    alive = np.any(output.reshape(-1, output.shape[-1]) != 0, axis=0)
-    return 1.0 - float(np.mean(alive))
-
-
 def _activation_summaries(prefix, statistics):
     dead, counts, edges = statistics
     return [scalar_value(f"{prefix}/dead_fraction", float(dead)),
