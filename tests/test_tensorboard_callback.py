@@ -205,6 +205,22 @@ def test_panels_can_be_turned_off(tmp_path):
     assert set(read_run(tmp_path / "train")) == {"epoch_loss", "epoch_learning_rate"}
 
 
+def test_a_scheduled_learning_rate_is_logged_at_the_optimizers_step_count(tmp_path):
+    """The schedule runs compiled, not as Keras evaluates it; its values must still be the schedule's."""
+    model, (x, y) = MODELS["convnet"](), data_for("convnet")  # 32 samples, batch 8: 4 steps an epoch
+    schedule = keras.optimizers.schedules.CosineDecay(0.01, decay_steps=12, alpha=0.1)
+    model.compile(optimizer=keras.optimizers.SGD(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = TensorBoard(tmp_path, panels=(), write_graph=False)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[callback])
+    callback.wait()
+    logged = [(step, float(value)) for step, value in read_run(tmp_path / "train")["epoch_learning_rate"]]
+    cosine = lambda t: 0.01 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(t, 12) / 12)))  # noqa: E731
+    assert [step for step, _ in logged] == [1, 2, 3]
+    np.testing.assert_allclose([rate for _, rate in logged], [cosine(4), cosine(8), cosine(12)], rtol=1e-6)
+    assert logged[-1][1] == pytest.approx(float(model.optimizer.learning_rate))
+
+
 def test_without_data_one_warning_names_what_is_not_logged(tmp_path):
     model, (x, y) = compiled("convnet"), data_for("convnet")
     callback = TensorBoard(tmp_path)

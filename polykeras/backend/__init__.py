@@ -18,6 +18,8 @@ Keras 3 runs the same model on TensorFlow and JAX; polykeras's layers use only
   batches cheaply (`tf.data` on TensorFlow, NumPy arrays on JAX).
 - `set_random_seed(seed)`: Keras's seed, without importing TensorFlow into a
   JAX process.
+- `jit(function)`: `function` compiled once (`tf.function`, `jax.jit`), for
+  small functions called often, such as a learning-rate schedule.
 - `read_variable(variable)`: a NumPy copy of a variable's value, the fastest
   way the backend has (the TensorBoard callback reads a few every epoch).
 
@@ -42,6 +44,7 @@ if name() == "jax":
         fit_inputs,
         gradient_by_variable,
         gradient_function,
+        jit,
         polynomial_train_step,
         read_variable,
         set_random_seed,
@@ -52,6 +55,7 @@ elif name() == "tensorflow":
         fit_inputs,
         gradient_by_variable,
         gradient_function,
+        jit,
         polynomial_train_step,
         read_variable,
         set_random_seed,

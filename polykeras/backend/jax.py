@@ -11,6 +11,9 @@ import numpy as np
 
 from polykeras.backend.common import loss_tracker
 
+# XLA options for functions compiled to run rarely: LLVM's optimizations off, compiled in about 60 % of the time.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
 
 def polynomial_train_step(model, state, data):
     """`model.steps_per_batch` descent steps on one batch, inside one jitted call.
@@ -55,7 +58,7 @@ def polynomial_train_step(model, state, data):
 
 
 def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True, summarize=None):
-    """A function returning `(gradients, outputs)` on a fixed batch, compiled once with `jax.jit`.
+    """A function of the model's weight values returning `(gradients, outputs)` on a fixed batch, compiled once.
 
     Args:
         model: A built Keras model.
@@ -66,44 +69,62 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
             statelessly on the same variable values as the model.
         gradients: Whether to compute the loss's gradient for each trainable variable.
         loss: `loss(y_true, y_pred)`; default the model's compiled loss.
-        jit: Compile it with `jax.jit` (for repeated calls).
+        jit: Compile it with `jax.jit` (for repeated calls), with XLA's
+            backend optimizations off: it runs on a small batch now and then,
+            so compiling fast matters more than running fast.
         summarize: A function of one probe output (in `keras.ops`), applied
             inside the compiled function, so that only its result (a few
             numbers) leaves the device.
 
     Returns:
-        A function returning `(gradients, outputs)`: a list of NumPy arrays,
-        and one per probe output (or a list of them, with `summarize`).
+        `run(weights=None)`, returning `(gradients, outputs)`: a list of
+        NumPy arrays, and one per probe output (or a list of them, with
+        `summarize`). `weights` are values of `model.variables`, in order
+        (NumPy copies taken earlier, say); by default the current ones.
+        The model's variables are only read, never written, so `run` may
+        be called from another thread while the model trains.
     """
     x, y = (keras.tree.map_structure(jnp.asarray, data) for data in (x, y))
+    # The loss takes the metrics' values too (its tracker's); what it does with them is discarded.
+    metrics = [np.zeros(v.shape, v.dtype) for v in model.metrics_variables]
 
-    def value(trainable, non_trainable, metrics):
+    def value(trainable, non_trainable):
         y_pred, _ = model.stateless_call(trainable, non_trainable, x)  # inference: no dropout or augmentation
         if loss is not None:
             return loss(y, y_pred)
         return model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
                                             training=False)[0]
 
-    def compute(trainable, non_trainable, metrics):
-        found = jax.grad(value)(trainable, non_trainable, metrics) if gradients else []
+    def compute(trainable, non_trainable):
+        found = jax.grad(value)(trainable, non_trainable) if gradients else []
         outputs = []
         if probe is not None:  # the probe shares the model's variables: look their values up by identity
             values = dict(zip(map(id, model.trainable_variables + model.non_trainable_variables),
                               list(trainable) + list(non_trainable)))
-            probe_values = [[values.get(id(v), v.value) for v in variables]
+            probe_values = [[values[id(v)] for v in variables]
                             for variables in (probe.trainable_variables, probe.non_trainable_variables)]
             outputs = keras.tree.flatten(probe.stateless_call(*probe_values, x)[0])
             if summarize is not None:
                 outputs = [summarize(output) for output in outputs]
         return found, outputs
 
-    if jit:
-        compute = jax.jit(compute)
+    compiled = None
 
-    def run():
-        values = [[v.value for v in variables] for variables in
-                  (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)]
-        found, outputs = compute(*values)
+    def run(weights=None):
+        nonlocal compiled
+        if weights is None:
+            values = {id(v): v.value for v in model.variables}
+        else:
+            values = {id(v): w for v, w in zip(model.variables, weights)}
+        args = [[values[id(v)] for v in variables]
+                for variables in (model.trainable_variables, model.non_trainable_variables)]
+        if not jit:
+            found, outputs = compute(*args)
+        else:
+            args = keras.tree.map_structure(np.asarray, args)  # as compiled: host arrays, whatever the sharding
+            if compiled is None:
+                compiled = jax.jit(compute).lower(*args).compile(compiler_options=FAST_COMPILE)
+            found, outputs = compiled(*args)
         return [np.asarray(g) for g in found], keras.tree.map_structure(np.asarray, outputs)
 
     return run
@@ -124,6 +145,11 @@ def gradient_by_variable(model, x, y):
     """
     trainable = {v.path: g for v, g in zip(model.trainable_variables, gradient_function(model, x, y, jit=False)())}
     return {v.path: trainable.get(v.path) for v in model.weights}
+
+
+def jit(function):
+    """`function` compiled once per argument shape and dtype, for repeated calls (`jax.jit`)."""
+    return jax.jit(function)
 
 
 def read_variable(variable):

@@ -37,7 +37,7 @@ def polynomial_train_step(model, data):
 
 
 def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True, summarize=None):
-    """A function returning `(gradients, outputs)` on a fixed batch, traced once.
+    """A function of the model's weight values returning `(gradients, outputs)` on a fixed batch, traced once.
 
     Args:
         model: A built Keras model.
@@ -54,27 +54,40 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
             numbers) leaves the device.
 
     Returns:
-        A function returning `(gradients, outputs)`: a list of NumPy arrays,
-        and one per probe output (or a list of them, with `summarize`).
+        `run(weights=None)`, returning `(gradients, outputs)`: a list of
+        NumPy arrays, and one per probe output (or a list of them, with
+        `summarize`). `weights` are values of `model.variables`, in order
+        (NumPy copies taken earlier, say); by default the current ones.
+        The model's variables are only read, never written, so `run` may
+        be called from another thread while the model trains.
     """
     x, y = (keras.tree.map_structure(lambda a: tf.constant(np.asarray(a)), data) for data in (x, y))
-    variables = model.trainable_variables
+    trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
 
-    def compute():
-        outputs = [] if probe is None else keras.tree.flatten(probe(x, training=False))
-        if summarize is not None:
-            outputs = [summarize(output) for output in outputs]
+    def compute(trainable_values, non_trainable_values):
+        mapping = list(zip(trainable, trainable_values)) + list(zip(non_trainable, non_trainable_values))
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(trainable_values)
+            with keras.StatelessScope(state_mapping=mapping):  # the model computes with these values
+                outputs = [] if probe is None else keras.tree.flatten(probe(x, training=False))
+                if summarize is not None:
+                    outputs = [summarize(output) for output in outputs]
+                if gradients:
+                    y_pred = model(x, training=False)
+                    value = model.compute_loss(x=x, y=y, y_pred=y_pred) if loss is None else loss(y, y_pred)
         if not gradients:
             return [], outputs
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=False)
-            value = model.compute_loss(x=x, y=y, y_pred=y_pred) if loss is None else loss(y, y_pred)
-        found = tape.gradient(value, variables)
-        return [tf.zeros_like(v) if g is None else g for g, v in zip(found, variables)], outputs
+        found = tape.gradient(value, trainable_values)
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(found, trainable_values)], outputs
 
     compiled = tf.function(compute, autograph=False) if jit else compute
-    def run():
-        found, outputs = compiled()
+
+    def run(weights=None):
+        if weights is None:
+            values = {id(v): tf.convert_to_tensor(v.value) for v in model.variables}
+        else:
+            values = {id(v): tf.convert_to_tensor(w, dtype=v.dtype) for v, w in zip(model.variables, weights)}
+        found, outputs = compiled([values[id(v)] for v in trainable], [values[id(v)] for v in non_trainable])
         return [np.asarray(g) for g in found], keras.tree.map_structure(np.asarray, outputs)
 
     return run
@@ -96,6 +109,11 @@ def gradient_by_variable(model, x, y):
         loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
     gradients = tape.gradient(loss, model.weights)
     return {v.path: None if g is None else np.asarray(g) for v, g in zip(model.weights, gradients)}
+
+
+def jit(function):
+    """`function` traced once per argument shape and dtype, for repeated calls (`tf.function`)."""
+    return tf.function(function, autograph=False)
 
 
 def read_variable(variable):

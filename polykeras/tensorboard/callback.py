@@ -19,10 +19,12 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 
 import keras
 import numpy as np
 
+from polykeras import backend
 from polykeras.checks import check_non_negative_int, check_positive_int
 from polykeras.errors import InvalidArgumentError
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
@@ -338,10 +340,29 @@ def learning_rates(model):
     optimizer = getattr(model, "optimizer", None)
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     if hasattr(optimizer, "optimizers"):
-        return [(f"learning_rate_{o.name}", _float(o.learning_rate)) for o in optimizer.optimizers]
+        return [(f"learning_rate_{o.name}", current_learning_rate(o)) for o in optimizer.optimizers]
     if isinstance(optimizer, keras.optimizers.Optimizer):
-        return [("learning_rate", _float(optimizer.learning_rate))]
+        return [("learning_rate", current_learning_rate(optimizer))]
     return []
+
+
+_SCHEDULES = weakref.WeakKeyDictionary()  # optimizer -> its schedule, compiled
+
+
+def current_learning_rate(optimizer):
+    """`optimizer.learning_rate` as a float; a schedule is evaluated by one compiled function, not op by op.
+
+    Keras evaluates a schedule eagerly, one op at a time: several
+    milliseconds an epoch, and on JAX a compilation per op on first use
+    (about 0.2 s of a short run).
+    """
+    schedule = getattr(optimizer, "_learning_rate", None)  # Keras's attribute: the schedule, not its value
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return _float(optimizer.learning_rate)
+    compiled = _SCHEDULES.get(optimizer)
+    if compiled is None or compiled[0] is not schedule:
+        compiled = _SCHEDULES[optimizer] = (schedule, backend.jit(schedule))
+    return float(keras.ops.convert_to_numpy(compiled[1](keras.ops.convert_to_tensor(_iterations_of(optimizer)))))
 
 
 def _float(value):
@@ -349,6 +370,10 @@ def _float(value):
     return float(read(value) if isinstance(value, keras.Variable) else keras.ops.convert_to_numpy(value))
 
 
+def _iterations_of(optimizer):
+    return read(optimizer.iterations)
+
+
 def _iterations(model):
     optimizer = getattr(model, "optimizer", None)
-    return int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0
+    return int(_iterations_of(optimizer)) if optimizer is not None else 0

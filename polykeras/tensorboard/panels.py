@@ -86,16 +86,18 @@ class BatchProbe:
         self.layers, self._probe = activation_probe(model, batch[0]) if activations else ([], None)
         self._function = None
 
-    def __call__(self):
-        """`(gradients by variable path, activation statistics by layer)` with the model's current weights.
+    def __call__(self, weights):
+        """`(gradients by variable path, activation statistics by layer)` for `weights` (values of `model.variables`).
 
-        Each layer's statistics are `activation_statistics`'s, computed on the device.
+        Each layer's statistics are `activation_statistics`'s, computed on the
+        device. Called on the callback's writer thread, with weights copied in
+        the training loop: the model's variables are not touched.
         """
         if self._function is None:  # compiled on first use, for this model
             x, y, _ = self.batch
             self._function = backend.batch_function(self.model, x, y, probe=self._probe, gradients=self.gradients,
                                                     summarize=activation_statistics)
-        gradients, outputs = self._function()
+        gradients, outputs = self._function(weights)
         return dict(zip([v.path for v in self.model.trainable_variables], gradients)), outputs
 
 
@@ -105,19 +107,37 @@ class Snapshot:
     def __init__(self, model, step, logs, histograms, images, initial, probe=None):
         self.model, self.step, self.logs = model, step, logs
         self.histograms, self.images, self.initial = histograms, images, initial
-        self._probe, self._weights, self._batch = probe, None, None
+        self._probe, self._values, self._batch = probe, None, None
+
+    def values(self):
+        """NumPy copies of `model.variables` (the weights and the random seeds' state), in order.
+
+        Read from the device once for this log point.
+        """
+        if self._values is None:
+            self._values = [read(v) for v in self.model.variables]
+        return self._values
 
     def weights(self):
-        """`{path: array}` of every weight of the model, read from the device once for this log point."""
-        if self._weights is None:
-            self._weights = {v.path: read(v) for v in self.model.weights}
-        return self._weights
+        """`{path: array}` of every weight of the model, as `model.weights` lists them (see `values`)."""
+        by_id = dict(zip(map(id, self.model.variables), self.values()))
+        return {v.path: by_id[id(v)] for v in self.model.weights}
 
     def batch(self):
-        """`(gradients by variable path, outputs by ReLU-family layer)` on the fixed batch (see `BatchProbe`)."""
-        if self._batch is None:
-            self._batch = self._probe()
-        return self._batch
+        """A function returning `(gradients by variable path, outputs by ReLU-family layer)` on the fixed batch.
+
+        Call this in `Panel.log` (it copies the weights then) and the function
+        it returns in a summary callable, on the writer thread: the fixed
+        batch is computed there, once per log point (see `BatchProbe`).
+        """
+        values, probe = self.values(), self._probe
+
+        def computed():
+            if self._batch is None:
+                self._batch = probe(values)
+            return self._batch
+
+        return computed
 
 
 class Panel:
@@ -190,8 +210,12 @@ class Weights(Panel):
         trainable = [v.path for v in self._model.trainable_variables]
         values += _layer_norms("weight_norm", ((p, weights[p]) for p in trainable))
         if self._gradients and not reported and not snapshot.initial:
-            values += _layer_norms("gradient_norm", snapshot.batch()[0].items())
+            values.append(functools.partial(_gradient_norms, snapshot.batch()))
         return values
+
+
+def _gradient_norms(batch):
+    return [make() for make in _layer_norms("gradient_norm", batch()[0].items())]
 
 
 def _layer_norms(prefix, items, squared=True):
@@ -302,8 +326,8 @@ class Activations(Panel):
     def log(self, snapshot):
         if not snapshot.histograms:
             return []
-        return [functools.partial(_activation_summaries, f"activations/{layer.name}", output)
-                for layer, output in zip(self._layers, snapshot.batch()[1])]
+        return [functools.partial(_activation_summaries, [f"activations/{layer.name}" for layer in self._layers],
+                                  snapshot.batch())]
 
 
 def activation_statistics(output, buckets=HISTOGRAM_BUCKETS):
@@ -327,10 +351,12 @@ def activation_statistics(output, buckets=HISTOGRAM_BUCKETS):
     return dead, counts, edges
 
 
-def _activation_summaries(prefix, statistics):
-    dead, counts, edges = statistics
-    return [scalar_value(f"{prefix}/dead_fraction", float(dead)),
-            *histogram_from_counts(f"{prefix}/histogram", counts, edges).value]
+def _activation_summaries(prefixes, batch):
+    values = []
+    for prefix, (dead, counts, edges) in zip(prefixes, batch()[1]):
+        values += [scalar_value(f"{prefix}/dead_fraction", float(dead)),
+                   *histogram_from_counts(f"{prefix}/histogram", counts, edges).value]
+    return values
 
 
 def activation_probe(model, x):
