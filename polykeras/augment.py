@@ -88,19 +88,12 @@ class RandomAffine(keras.layers.Layer):
         angle = uniform(2 * math.pi * self.rotation)
         scale = 1.0 / (1.0 + uniform(self.zoom))  # the source step per output pixel
         shift_x, shift_y = uniform(self.translation * width), uniform(self.translation * height)
-        shear_x, shear_y = ops.tan(angle / 2), -ops.sin(angle)  # rotation = x-shear, y-shear, x-shear
-        field_x = field_y = 0.0
-        if self.elastic:  # a smooth random displacement: a coarse random grid, upsampled bilinearly
+        field = None
+        if self.elastic:
             coarse = keras.random.uniform((batch, self.elastic_grid, self.elastic_grid, 2), -self.elastic,
                                           self.elastic, dtype=self.compute_dtype, seed=self.seed_generator)
-            down, across = _upsampling(self.elastic_grid, height), _upsampling(self.elastic_grid, width)
-            field_x = ops.einsum("hi,bij,wj->bhw", down, coarse[..., 0], across)
-            field_y = ops.einsum("wj,bij,hi->bwh", across, coarse[..., 1], down)  # transposed, as pass 2 sees it
-
-        images = _resample_rows(images, scale, shear_x, shift_x + field_x)
-        images = ops.transpose(_resample_rows(ops.transpose(images, (0, 2, 1)), scale, shear_y, shift_y + field_y),
-                               (0, 2, 1))
-        return _resample_rows(images, 1.0, shear_x, 0.0)
+            field = elastic_field(coarse, height, width)
+        return distort(images, angle, scale, shift_x, shift_y, field)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -109,6 +102,50 @@ class RandomAffine(keras.layers.Layer):
         return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom,
                 "translation": self.translation, "elastic": self.elastic, "elastic_grid": self.elastic_grid,
                 "seed": self.seed}
+
+
+def distort(images, angle, scale, shift_x, shift_y, field=None):
+    """Rotates, zooms and shifts each image with three one-dimensional linear resamplings (Paeth's three shears).
+
+    In pixel coordinates (x the column, y the row, c the centre), content at
+    `p` moves to about `c + R(angle) (p - c) / scale - shift`: `R` turns
+    from the x axis toward the y axis (clockwise as drawn, row 0 on top).
+    The rotation is an x-shear by `tan(angle / 2)`, a y-shear by
+    `-sin(angle)` and the x-shear again, exact up to the interpolation; the
+    zoom rides on the first two, so it is isotropic to within `angle`'s
+    order. Sources outside the image are 0, faded over one pixel.
+
+    Args:
+        images: `(batch, height, width)` floats.
+        angle, scale, shift_x, shift_y: Per image, shaped `(batch, 1, 1)`:
+            radians, source pixels per output pixel, pixels.
+        field: `(field_x, field_y)` from `elastic_field`, added to the source
+            positions of the first two resamplings, or None.
+
+    Returns:
+        The distorted images, shaped as `images`.
+    """
+    field_x, field_y = field if field is not None else (0.0, 0.0)
+    shear_x, shear_y = ops.tan(angle / 2), -ops.sin(angle)
+    images = _resample_rows(images, scale, shear_x, shift_x + field_x)
+    images = ops.transpose(_resample_rows(ops.transpose(images, (0, 2, 1)), scale, shear_y, shift_y + field_y),
+                           (0, 2, 1))
+    return _resample_rows(images, 1.0, shear_x, 0.0)
+
+
+def elastic_field(coarse, height, width):
+    """Simard et al.'s smooth random displacement: a coarse `(batch, n, n, 2)` grid, upsampled bilinearly.
+
+    Returns:
+        `(field_x, field_y)`: horizontal shifts `(batch, height, width)` and
+        vertical ones transposed, `(batch, width, height)`, as the second
+        resampling (of the transposed image) takes them.
+    """
+    nodes = coarse.shape[1]
+    down, across = _upsampling(nodes, height), _upsampling(nodes, width)
+    field_x = ops.einsum("hi,bij,wj->bhw", down, coarse[..., 0], across)
+    field_y = ops.einsum("wj,bij,hi->bwh", across, coarse[..., 1], down)
+    return field_x, field_y
 
 
 def _upsampling(nodes, size):

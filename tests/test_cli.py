@@ -207,6 +207,16 @@ def mnist_model(tmp_path_factory):
     return path
 
 
+def test_no_deskew_trains_a_model_without_the_deskew_layer(cli, tmp_path, mnist_model):
+    import keras
+
+    code, out, err = cli("train-mnist", *QUICK, "--epochs", "1", "--no-log", "--no-deskew", "--save", "n.keras")
+    assert code == 0, err
+    names = lambda path: [layer.name for layer in keras.saving.load_model(path, safe_mode=True).layers]  # noqa: E731
+    assert "deskew" in names(mnist_model)
+    assert "deskew" not in names(tmp_path / "n.keras")
+
+
 def test_train_mnist_json(cli, tmp_path):
     code, out, err = cli("train-mnist", *QUICK, "--epochs", "2", "--json", "t.json")
     assert code == 0, err
