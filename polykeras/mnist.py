@@ -167,13 +167,15 @@ class MnistTraining:
                 "hidden_units": self.hidden_units, "log_dir": self.log_dir}
 
 
-def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING):
+def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING,
+                  steps_per_execution=1):
     """The recipe's compile: a cosine-decaying learning rate, cross-entropy on one-hot labels, smoothed."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1))
     model.compile(
         optimizer=make_optimizer(optimizer, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
     )
 
 
@@ -193,6 +195,7 @@ def train_mnist(
     log=True,
     verbose=0,
     seed=0,
+    steps_per_execution=1,
 ):
     """Trains `mnist_mlp` with `compile`/`fit` and measures it on the test part.
 
@@ -218,6 +221,9 @@ def train_mnist(
         log: Whether a run in `runs_dir` writes TensorBoard logs.
         verbose: Keras's `fit` verbosity.
         seed: Seed of Keras's initializers, dropout, augmentation and shuffling.
+        steps_per_execution: Training steps per compiled call (Keras's
+            `compile` argument). Epoch-level callbacks see the same epochs;
+            batch-level ones are called once per execution.
 
     Returns:
         A `MnistTraining`.
@@ -239,14 +245,15 @@ def train_mnist(
     >>> 0.5 < result.test_accuracy <= 1.0
     True
     """
-    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
+    for value, name in ((epochs, "epochs"), (batch_size, "batch_size"), (steps_per_execution, "steps_per_execution")):
         check_positive_int(value, name)
     check_learning_rate(learning_rate)
     (x_train, y_train), (x_test, y_test) = data
     backend.set_random_seed(seed)
     model = mnist_mlp(hidden, dropout, kernel_initializer=init, augment=augment, deskew=deskew,
                       elastic=elastic)  # validates the architecture
-    compile_mnist(model, learning_rate, epochs * math.ceil(len(x_train) / batch_size))
+    compile_mnist(model, learning_rate, epochs * math.ceil(len(x_train) / batch_size),
+                  steps_per_execution=steps_per_execution)
     guard = _NanGuard()
     extra = [guard, *callbacks]
     run = None

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from polykeras.augment import Deskew, RandomAffine, _resample_rows, _upsampling, distort, elastic_field
+from polykeras.augment import Deskew, RandomAffine, _resample, _upsampling, distort, elastic_field
 
 SIZE = 28
 CENTRE = (SIZE - 1) / 2
@@ -52,17 +52,18 @@ def zero_padded_interpolation(row, source):
     return np.interp(source, np.arange(-1, len(row) + 1), np.concatenate([[0.0], row, [0.0]]))
 
 
-def test_each_resampling_pass_is_linear_interpolation_with_zeros_outside():
+@pytest.mark.parametrize("axis", [2, 1], ids=["rows", "columns"])
+def test_each_resampling_pass_is_linear_interpolation_with_zeros_outside(axis):
     rng = np.random.default_rng(0)
-    images = rng.random((4, SIZE, SIZE)).astype("float32")
-    scale, shear, shift = per_image([1.0, 1.1, 0.9, 1.0], [0.0, 0.2, -0.3, 0.05], [0.0, 1.7, -2.2, 30.0])
-    out = np.asarray(_resample_rows(images, scale, shear, shift))
-    for b in range(4):
-        for y in range(SIZE):
-            source = CENTRE + (np.arange(SIZE) - CENTRE) * scale[b, 0, 0] + shear[b, 0, 0] * (y - CENTRE) \
-                + shift[b, 0, 0]
-            np.testing.assert_allclose(out[b, y], zero_padded_interpolation(images[b, y], source), atol=1e-5)
-    assert not out[3].any()  # shifted by more than the width: all zeros
+    images = rng.random((3, SIZE, SIZE - 4)).astype("float32")  # not square: rows and columns cannot be confused
+    source = rng.uniform(-3, SIZE + 2, images.shape).astype("float32")  # some outside, some within a pixel of an end
+    source[0, 0, :4] = [-1.0, -0.5, SIZE - 4, 1e9]
+    out = np.asarray(_resample(images, source, axis))
+    lines = images if axis == 2 else images.transpose(0, 2, 1)
+    sources = source if axis == 2 else source.transpose(0, 2, 1)
+    expected = np.array([[zero_padded_interpolation(line, at) for line, at in zip(image, where)]
+                         for image, where in zip(lines, sources)])
+    np.testing.assert_allclose(out, expected if axis == 2 else expected.transpose(0, 2, 1), atol=2e-6)
 
 
 def test_the_elastic_field_is_the_coarse_grid_upsampled_bilinearly():
@@ -72,7 +73,7 @@ def test_the_elastic_field_is_the_coarse_grid_upsampled_bilinearly():
     # At the corners it is the grid's corner values; in between it never leaves the grid's range.
     np.testing.assert_allclose(field_x[:, [0, 0, -1, -1], [0, -1, 0, -1]], coarse[:, [0, 0, -1, -1], [0, -1, 0, -1], 0],
                                atol=1e-6)
-    np.testing.assert_allclose(field_y[:, [0, -1], [0, 0]], coarse[:, [0, 0], [0, -1], 1], atol=1e-6)  # transposed
+    np.testing.assert_allclose(field_y[:, [0, -1], [-1, 0]], coarse[:, [0, -1], [-1, 0], 1], atol=1e-6)
     assert np.abs(field_x).max() <= np.abs(coarse[..., 0]).max() + 1e-6
     # Smooth: neighbouring pixels differ by at most the grid's largest step over its spacing in pixels.
     spacing = (SIZE - 1) / 3
