@@ -28,6 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from polykeras import backend
 from polykeras.errors import InvalidArgumentError
 
 
@@ -94,7 +95,7 @@ class RandomAffine(keras.layers.Layer):
             coarse = keras.random.uniform((batch, self.elastic_grid, self.elastic_grid, 2), -self.elastic,
                                           self.elastic, dtype=self.compute_dtype, seed=self.seed_generator)
             field = elastic_field(coarse, height, width)
-        return distort(images, angle, scale, shift_x, shift_y, field)
+        return _fused_distort(images, angle, scale, shift_x, shift_y, field)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -228,20 +229,28 @@ class Deskew(keras.layers.Layer):
     """
 
     def call(self, inputs):
-        images = ops.cast(inputs, self.compute_dtype)
-        columns, rows, centre_x, centre_y = _grid(images)
-        total = ops.sum(images, axis=(1, 2), keepdims=True) + 1e-6
-
-        def mean(values):
-            return ops.sum(images * values, axis=(1, 2), keepdims=True) / total
-
-        centre_row, centre_column = mean(rows), mean(columns)
-        variance = mean((rows - centre_row) ** 2)
-        covariance = mean((rows - centre_row) * (columns - centre_column))
-        slant = covariance / (variance + 1e-6)
-        # Row y takes its pixels from x + slant * (y - centre_row) + centre_column - centre_x.
-        return _resample(images, columns + slant * (rows - centre_row) + centre_column - centre_x, 2)
+        return _fused_deskew(ops.cast(inputs, self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
+
+def deskew(images):
+    """`Deskew`'s computation on `(batch, height, width)` floats."""
+    columns, rows, centre_x, centre_y = _grid(images)
+    total = ops.sum(images, axis=(1, 2), keepdims=True) + 1e-6
+
+    def mean(values):
+        return ops.sum(images * values, axis=(1, 2), keepdims=True) / total
+
+    centre_row, centre_column = mean(rows), mean(columns)
+    variance = mean((rows - centre_row) ** 2)
+    covariance = mean((rows - centre_row) * (columns - centre_column))
+    slant = covariance / (variance + 1e-6)
+    # Row y takes its pixels from x + slant * (y - centre_row) + centre_column - centre_x.
+    return _resample(images, columns + slant * (rows - centre_row) + centre_column - centre_x, 2)
+
+
+# One compiled kernel each on TensorFlow (XLA), where op-by-op execution cost several times the arithmetic.
+_fused_distort = backend.fused(distort)
+_fused_deskew = backend.fused(deskew)

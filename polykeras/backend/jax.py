@@ -147,6 +147,11 @@ def gradient_by_variable(model, x, y):
     return {v.path: trainable.get(v.path) for v in model.weights}
 
 
+def fused(function):
+    """`function` as one compiled kernel where the backend would run it op by op; JAX's training step is jitted whole."""
+    return function
+
+
 def jit(function):
     """`function` compiled once per argument shape and dtype, for repeated calls (`jax.jit`)."""
     return jax.jit(function)

@@ -111,6 +111,15 @@ def gradient_by_variable(model, x, y):
     return {v.path: None if g is None else np.asarray(g) for v, g in zip(model.weights, gradients)}
 
 
+def fused(function):
+    """`function` compiled by XLA into one kernel (`tf.function(jit_compile=True)`), inside Keras's graphs too.
+
+    TensorFlow runs a graph op by op; for dozens of small elementwise ops on
+    a batch of images that costs several times the arithmetic.
+    """
+    return tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
+
+
 def jit(function):
     """`function` traced once per argument shape and dtype, for repeated calls (`tf.function`)."""
     return tf.function(function, autograph=False)
