@@ -4,8 +4,10 @@ Example:
 
 >>> from polykeras.data import load_mnist
 >>> *digits, _ = load_mnist("sample")
->>> [init for init, _ in zero_init_contrast(digits, epochs=1)]
-['zeros', 'glorot_uniform']
+>>> for init, result in zero_init_contrast(digits, epochs=1):
+...     print(init, [(r["distinct_units"], r["kernel_gradient_norm"] > 0) for r in result.hidden_units])
+zeros [(1, False), (1, False)]
+glorot_uniform [(64, True), (64, True)]
 >>> x = np.linspace(-1, 1, 20)
 >>> [(v["variable"], v["gradient_norm"] is not None) for v in what_gets_a_gradient(x, 1 + x**2)]
 [('coefficients', True), ('domain_min', False), ('domain_max', False), ('basis_transform', False)]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -158,11 +159,22 @@ def test_an_unsupported_backend_is_bad_input(tmp_path):
 
 
 def test_demo(cli, tmp_path):
+    """The numbers the demo prints: both recipes' gaps, zero initialisation's symmetry, and what gets a gradient."""
     code, out, err = cli("demo")
     assert code == 0, err
-    assert "Summary" in out and out.count("least squares") >= 2
     runs = sorted(os.listdir(tmp_path / "logs" / "demo"))
     assert len(runs) == 2 and f"logs: {os.path.join('logs', 'demo', runs[0])}" in out
+    summary = re.findall(r"^ *([12])\. .+? +(\d+) +(\S+) +\d+\.\d\d$", out, re.M)
+    assert [(run, epochs) for run, epochs, _ in summary] == [("1", "1000"), ("2", "20")], out
+    seed_gap, default_gap = (float(gap) for _, _, gap in summary)
+    assert seed_gap > 0.1 and default_gap < 1e-8  # the seed's recipe is far from least squares; the default is on it
+    zeros = re.search(r"^ *zeros +1 of 64 / 1 of 64 +0 / 0 +(\S+) %$", out, re.M)
+    glorot = re.search(r"^ *glorot_uniform +64 of 64 / 64 of 64 +(\S+) / (\S+) +(\S+) %$", out, re.M)
+    assert zeros and glorot, out
+    assert float(zeros[1]) <= 15 and float(glorot[3]) >= 80 and min(float(glorot[1]), float(glorot[2])) > 0
+    gradients = dict(re.findall(r"^ *polynomial/(\w+) +\S+ +(?:yes|no) +(\S+)$", out, re.M))
+    assert gradients.keys() == {"coefficients", "domain_min", "domain_max", "basis_transform"}
+    assert float(gradients.pop("coefficients")) > 1 and set(gradients.values()) == {"none"}
 
 
 # ----------------------------------------------------------------------------
