@@ -279,3 +279,57 @@ def read_digit(path):
         raise InvalidArgumentError(f"not a readable image. Received: {path} ({type(e).__name__})") from None
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     return 255 - gray if border.mean() > 127 else gray  # dark ink on light paper
+
+
+def save_arrays(path, x, y, validation_data=None):
+    """Writes a model's data to an `.npz` as `load_arrays` reads it.
+
+    Keys: `x` (or `x_0`, `x_1`, ... for several inputs), `y` (or `y_0`, ...),
+    and `x_val`, `y_val` likewise for `validation_data`.
+
+    Raises:
+        InvalidArgumentError: for inputs given as a dict, which this format does not hold.
+    """
+    arrays = {}
+    parts = [("x", x), ("y", y)] + ([("x_val", validation_data[0]), ("y_val", validation_data[1])]
+                                    if validation_data is not None else [])
+    for key, value in parts:
+        if isinstance(value, dict):
+            raise InvalidArgumentError(f"{key} as a dict cannot be written to an .npz of arrays; give the inputs as "
+                                       f"a list in the model's order. Received: {key} with keys {sorted(value)}", key)
+        if isinstance(value, (list, tuple)):
+            arrays.update({f"{key}_{i}": np.asarray(v) for i, v in enumerate(value)})
+        else:
+            arrays[key] = np.asarray(value)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_arrays(path):
+    """`(x, y, validation_data)` from an `.npz` written by `save_arrays` (or by hand with those keys).
+
+    `validation_data` is None when the file has no `x_val` and `y_val`.
+
+    Raises:
+        InvalidArgumentError: when the file is not a readable `.npz` holding x (or x_0, ...) and y.
+    """
+    try:
+        with np.load(path) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"data must be an .npz file with arrays x and y ({e}). Received: data={path!r}",
+                                   "data") from None
+
+    def take(key):
+        if key in arrays:
+            return arrays[key]
+        numbered = sorted((int(k[len(key) + 1:]), k) for k in arrays
+                          if k.startswith(f"{key}_") and k[len(key) + 1:].isdigit())
+        return [arrays[k] for _, k in numbered] or None
+
+    x, y = take("x"), take("y")
+    if x is None or y is None:
+        raise InvalidArgumentError(f"data must hold arrays x (or x_0, x_1, ...) and y. Received: data={path!r} with "
+                                   f"{', '.join(sorted(arrays)) or 'no arrays'}", "data")
+    x_val, y_val = take("x_val"), take("y_val")
+    return x, y, None if x_val is None or y_val is None else (x_val, y_val)

@@ -32,7 +32,10 @@ import time
 import numpy as np
 
 from polykeras import tuning
+from polykeras.data import load_arrays, save_arrays
 from polykeras.errors import InvalidArgumentError, RunError
+from polykeras.hypermodels import ModelHyperModel
+from polykeras.saving import load_model
 
 # A worker or the chief that dies is started again this many times; the next death stops the search.
 MAX_WORKER_RESTARTS = 3
@@ -40,6 +43,7 @@ MAX_CHIEF_RESTARTS = 3
 CHIEF_START_SECONDS = 120
 POLL_SECONDS = 0.2
 DATA_FILE = "polykeras_data.npz"
+MODEL_FILE = "polykeras_model.keras"
 
 
 def free_port():
@@ -55,13 +59,18 @@ def check_port_free(port):
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            raise InvalidArgumentError(f"--port is in use. Received: {port}") from None
+            raise InvalidArgumentError(f"port is in use. Received: port={port!r}", "port") from None
 
 
 def shareable_data(task, data, project_dir):
-    """Writes the task's data where every process can read it; returns `{"npz": path}`."""
+    """Writes the task's data where every process can read it; returns `{"npz": path}`.
+
+    A model's data are `(x, y)` and its validation part (`save_arrays`).
+    """
     path = os.path.join(project_dir, DATA_FILE)
-    if task == "poly":
+    if isinstance(task, ModelHyperModel):
+        save_arrays(path, *task.train, validation_data=task.validation)
+    elif task == "poly":
         np.savez(path, x=data[0], y=data[1])
     else:
         (x_train, y_train), (x_test, y_test) = data
@@ -69,7 +78,23 @@ def shareable_data(task, data, project_dir):
     return {"npz": path}
 
 
+def shareable_model(model, project_dir):
+    """Saves a model where every process can load it (`.keras`, loaded with `safe_mode=True`); returns the path."""
+    path = os.path.join(project_dir, MODEL_FILE)
+    try:
+        model.save(path)
+        load_model(path)
+    except Exception as e:  # a model that does not round-trip cannot reach the workers
+        raise InvalidArgumentError(f"workers need the model saved and loaded as .keras (safe_mode=True), which "
+                                   f"failed: {type(e).__name__}: {e}. Received: model={model.name!r}",
+                                   "model") from None
+    return path
+
+
 def _load_shared(task, data):
+    if task == "model":
+        x, y, validation = load_arrays(data["npz"])
+        return (x, y), validation
     with np.load(data["npz"]) as arrays:
         if task == "poly":
             return arrays["x"], arrays["y"]
@@ -299,18 +324,21 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
     return time.perf_counter() - start
 
 
-def search(task, data=None, *, workers=0, port=0, on_trial_end=None, **options):
+def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, **options):
     """`polykeras.search`: `tuning.search`, in this process, over N worker processes, or as one of them.
 
     With `workers=N` the search runs as KerasTuner's distributed mode on
     127.0.0.1: a chief (the oracle) and N worker processes, restarted when
-    they die (`run_search`). When KerasTuner's own environment variables are
-    set (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
-    `KERASTUNER_ORACLE_PORT`), this process takes part as that one chief or
-    worker instead (`take_part`), which is how a search spans machines.
+    they die (`run_search`). A model and its data reach them through the
+    project folder: the model saved as `polykeras_model.keras` (loaded with
+    `safe_mode=True`) and the arrays in `polykeras_data.npz`. When
+    KerasTuner's own environment variables are set (`KERASTUNER_TUNER_ID`,
+    `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`), this process takes
+    part as that one chief or worker instead (`take_part`), which is how a
+    search spans machines: each runs the same call, with the same data.
 
     Args:
-        task, data, on_trial_end, **options: As `polykeras.tuning.search`.
+        task, x, y, on_trial_end, **options: As `polykeras.tuning.search`.
         workers: Worker processes on 127.0.0.1 (0: search in this process).
         port: The chief's port with `workers` (0: a free one).
 
@@ -319,21 +347,27 @@ def search(task, data=None, *, workers=0, port=0, on_trial_end=None, **options):
     """
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is not None:
-        return take_part(role, task, data, on_trial_end=on_trial_end, **options)
+        return take_part(role, task, x, y, on_trial_end=on_trial_end, **options)
     tuning.check_search_args(task, workers=workers, port=port)
     if not workers:
-        return tuning.search(task, data, on_trial_end=on_trial_end, **options)
+        return tuning.search(task, x, y, on_trial_end=on_trial_end, **options)
     start = time.perf_counter()
-    setup = tuning.prepare_search(task, data, **options)
+    setup = tuning.prepare_search(task, tuning.search_data(task, x, y), **options)
     if port:
         check_port_free(port)
     # Checks the space against the project's and clears it with `overwrite`, before the processes start.
     planned = tuning.build_tuner(setup)
-    spec = {"task": task, "data": shareable_data(task, setup.data, setup.project), "tuner": setup.tuner,
-            "max_trials": setup.max_trials, "max_epochs": setup.max_epochs, "directory": setup.directory,
-            "project_name": setup.project_name, "lr_range": list(setup.hypermodel.lr_range),
-            "optimizers": list(setup.hypermodel.optimizers) or None,
+    hypermodel = setup.hypermodel
+    spec = {"task": tuning.task_name(task), "tuner": setup.tuner, "max_trials": setup.max_trials,
+            "max_epochs": setup.max_epochs, "directory": setup.directory, "project_name": setup.project_name,
+            "lr_range": list(hypermodel.lr_range), "optimizers": list(hypermodel.optimizers) or None,
             "seed": setup.seed, "verbose": setup.verbose}
+    if isinstance(hypermodel, ModelHyperModel):
+        spec.update(model=shareable_model(task, setup.project), data=shareable_data(hypermodel, None, setup.project),
+                    batch_size=hypermodel.batch_size,
+                    objective=[hypermodel.objective.name, hypermodel.objective.direction])
+    else:
+        spec["data"] = shareable_data(task, setup.data, setup.project)
     run_search(spec, workers, port=port, total=tuning.planned_trials(planned), objective=planned.oracle.objective,
                on_trial_end=on_trial_end)
     # The tuner reloads only when worker tuner0 saved its state, which a tuner0 that was restarted
@@ -343,7 +377,7 @@ def search(task, data=None, *, workers=0, port=0, on_trial_end=None, **options):
     return tuning.SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
 
 
-def take_part(role, task, data=None, *, on_trial_end=None, **options):
+def take_part(role, task, x=None, y=None, *, on_trial_end=None, **options):
     """Runs this process as KerasTuner's chief (`role="chief"`, serving the oracle) or as worker `role`.
 
     A restarted chief keeps the trials its workers still run
@@ -354,7 +388,7 @@ def take_part(role, task, data=None, *, on_trial_end=None, **options):
         The chief's `SearchResult`; None in a worker.
     """
     start = time.perf_counter()
-    setup = tuning.prepare_search(task, data, **options)
+    setup = tuning.prepare_search(task, tuning.search_data(task, x, y), **options)
     searched = tuning.build_tuner(setup)
     if role == "chief":
         keep_ongoing_trials(searched.oracle)
@@ -369,9 +403,17 @@ def take_part(role, task, data=None, *, on_trial_end=None, **options):
 def main(argv=None):
     """One chief or worker: `python -m polykeras.distributed SPEC_JSON`, with KerasTuner's variables set."""
     spec = json.loads((argv or sys.argv[1:])[0])
-    if isinstance(spec.get("data"), dict):
-        spec["data"] = _load_shared(spec["task"], spec["data"])
-    search(**spec)
+    task, data = spec.pop("task"), spec.pop("data", None)
+    if isinstance(data, dict):
+        data = _load_shared(task, data)
+    if task == "model":
+        import keras_tuner
+
+        (x, y), validation = data
+        search(load_model(spec.pop("model")), x, y, validation_data=validation,
+               **{**spec, "objective": keras_tuner.Objective(*spec["objective"])})
+    else:
+        search(task, data, **spec)
     return 0
 
 

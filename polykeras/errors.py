@@ -19,7 +19,18 @@ True
 
 
 class InvalidArgumentError(ValueError):
-    """A bad argument, found before anything was trained or written."""
+    """A bad argument, found before anything was trained or written.
+
+    Args:
+        message: What is wrong, ending `Received: <parameter>=<value>` when
+            one parameter is to blame.
+        parameter: That parameter's name (such as `"max_trials"`), so that
+            the command line can name its own flag instead.
+    """
+
+    def __init__(self, message, parameter=None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class RunError(RuntimeError):

@@ -1,19 +1,12 @@
-"""Learning-rate search with KerasTuner, for the polynomial and for the MNIST MLP.
+"""Learning-rate search with KerasTuner, in this process: for any compiled Keras model, the polynomial and the MLP.
 
-A `keras_tuner.HyperModel` per task defines the search space (the learning
-rate, log-uniform, and optionally the optimizer); `make_tuner` picks the
+A `keras_tuner.HyperModel` (`polykeras.hypermodels`) defines the search space
+(the learning rate, log-uniform, and optionally the optimizer); `make_tuner` picks the
 search algorithm (Hyperband by default, random, Bayesian or grid). Every trial
 logs through `polykeras.TensorBoard` into its own folder, and
 `write_hparams_config` gives TensorBoard's HParams dashboard the true,
 log-scale learning-rate domain. The same search runs on several processes or
 machines with KerasTuner's distributed mode (see `polykeras tune --workers`).
-
-Example:
-
->>> hypermodel = make_hypermodel("poly", task_data("poly", None, 0), max_epochs=3)
->>> model = hypermodel.build(keras_tuner.HyperParameters())  # smoke-test the space
->>> type(model.optimizer).__name__
-'SGD'
 """
 
 import dataclasses
@@ -30,10 +23,26 @@ from keras_tuner.src.engine import tuner_utils
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
 from polykeras import backend
-from polykeras import data as datasets
 from polykeras.checks import check_positive_int, make_optimizer
 from polykeras.errors import InvalidArgumentError
-from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp
+from polykeras.hypermodels import (  # noqa: F401  (the names tuning offered before hypermodels had a module)
+    GRID_POINTS_PER_DECADE,
+    LEARNING_RATE_RANGES,
+    MAX_EPOCHS,
+    OBJECTIVES,
+    TASKS,
+    LearningRateHyperModel,
+    MnistHyperModel,
+    ModelHyperModel,
+    PolynomialHyperModel,
+    check_task,
+    grid_points,
+    learning_rate,
+    make_hypermodel,
+    task_data,
+    task_name,
+)
+from polykeras.mnist import MNIST_BATCH_SIZE, mnist_mlp
 from polykeras.polynomial import PolynomialRegression
 from polykeras.tensorboard import EventWriter, TensorBoard
 from polykeras.tensorboard.events import image_summary, scalar_value
@@ -60,145 +69,12 @@ def _atomic_save_json(path, obj, _original=getattr(keras_tuner.src.utils, "save_
 if getattr(keras_tuner.src.utils, "save_json", None) is not None:
     keras_tuner.src.utils.save_json = _atomic_save_json
 
-TASKS = ("poly", "mnist")
 TUNERS = ("hyperband", "random", "bayesian", "grid")
-# Epochs per trial at most, unless `max_epochs` says otherwise.
-MAX_EPOCHS = {"poly": 20, "mnist": 9}
-# Learning-rate ranges, log-uniform. The polynomial's orthonormal basis makes
-# SGD stable below 1 (the error shrinks by |1 - 2 lr| per epoch).
-LEARNING_RATE_RANGES = {"poly": (1e-3, 1.0), "mnist": (1e-4, 1e-1)}
-OBJECTIVES = {"poly": keras_tuner.Objective("val_loss", "min"), "mnist": keras_tuner.Objective("val_accuracy", "max")}
-# The grid tuner samples the same ranges on a log grid: 4 points a decade.
-GRID_POINTS_PER_DECADE = 4
 SPACE_FILE = "polykeras_search.json"
 # Hyperband's reduction factor. With max_epochs 9 it plays two brackets (nine
 # rates for one epoch, the best carried on to nine; and a few run straight to
 # nine): 35 epochs in all, 30 % of a 13-point grid at 9 epochs each.
 HYPERBAND_FACTOR = 9
-
-
-def learning_rate(hp, task, low=None, high=None, grid=False):
-    """Declares the log-uniform learning rate in `hp` (a log grid for the grid tuner)."""
-    default_low, default_high = LEARNING_RATE_RANGES[task]
-    low, high = low or default_low, high or default_high
-    step = 10 ** (1 / GRID_POINTS_PER_DECADE) if grid else None
-    return hp.Float("learning_rate", low, high, sampling="log", step=step)
-
-
-def grid_points(low, high):
-    """The learning rates of the log grid from `low` to `high` (both included)."""
-    count = round(GRID_POINTS_PER_DECADE * math.log10(high / low)) + 1
-    return np.geomspace(low, high, count)
-
-
-class _LearningRateHyperModel(keras_tuner.HyperModel):
-    """The search space shared by both tasks: the learning rate and, optionally, the optimizer."""
-
-    task = None
-
-    def __init__(self, lr_range=None, optimizers=None, grid=False, **kwargs):
-        super().__init__(**kwargs)
-        self.lr_range = tuple(lr_range or LEARNING_RATE_RANGES[self.task])
-        self.optimizers = tuple(optimizers or ())
-        self.grid = grid
-
-    def _optimizer(self, hp):
-        rate = learning_rate(hp, self.task, *self.lr_range, grid=self.grid)
-        if len(self.optimizers) > 1:
-            return hp.Choice("optimizer", list(self.optimizers)), rate
-        return (self.optimizers[0] if self.optimizers else None), rate
-
-    def space(self):
-        """A JSON-ready description of the search space, to notice when it changes."""
-        return {"task": self.task, "learning_rate": list(self.lr_range), "optimizers": list(self.optimizers),
-                "grid": self.grid}
-
-
-class PolynomialHyperModel(_LearningRateHyperModel):
-    """Learning-rate search for `PolynomialRegression` (objective `val_loss`).
-
-    Args:
-        x: Inputs.
-        y: Targets. Every fifth point is held out for validation.
-        degree: The polynomial's degree.
-        basis: The basis (`legendre` by default).
-        lr_range: `(low, high)` of the log-uniform learning rate.
-        optimizers: Optimizer names to choose from (default: SGD only).
-        grid: Whether the learning rate is a log grid (for the grid tuner).
-    """
-
-    task = "poly"
-
-    def __init__(self, x, y, degree=5, basis="legendre", **kwargs):
-        super().__init__(**kwargs)
-        held_out = np.arange(len(x)) % 5 == 4
-        self.train = (np.asarray(x)[~held_out], np.asarray(y)[~held_out])
-        self.validation = (np.asarray(x)[held_out], np.asarray(y)[held_out])
-        self.degree, self.basis = degree, basis
-
-    def build(self, hp):
-        name, rate = self._optimizer(hp)
-        model = PolynomialRegression(self.degree, basis=self.basis)
-        model.adapt(self.train[0])
-        model.compile(optimizer=make_optimizer(name or "sgd", rate),
-                      loss=keras.losses.MeanSquaredError(dtype="float64"))
-        model.optimizer.build(model.trainable_variables)  # see MnistHyperModel.build
-        return model
-
-    def fit(self, hp, model, *args, **kwargs):
-        kwargs.pop("x", None)  # one full-batch step per epoch, validated on the whole held-out part
-        return model.fit(**backend.fit_inputs(*self.train, len(self.train[0]), seed=0), shuffle=False,
-                         validation_data=self.validation, validation_batch_size=len(self.validation[0]), **kwargs)
-
-    def space(self):
-        return {**super().space(), "degree": self.degree, "basis": self.basis, "points": len(self.train[0])}
-
-
-class MnistHyperModel(_LearningRateHyperModel):
-    """Learning-rate search for the MNIST MLP's default recipe (objective `val_accuracy`).
-
-    Args:
-        data: `((x_train, y_train), (x_test, y_test))`; the last 15 % of each
-            digit's training images are held out for validation, the test
-            part is not used.
-        max_epochs: The epochs the cosine learning-rate decay spans.
-        augment: Whether the model trains with augmentation.
-        lr_range: `(low, high)` of the log-uniform learning rate.
-        optimizers: Optimizer names to choose from (default: Adam only).
-        grid: Whether the learning rate is a log grid (for the grid tuner).
-    """
-
-    task = "mnist"
-
-    def __init__(self, data, max_epochs, augment=True, **kwargs):
-        super().__init__(**kwargs)
-        (x, y), _ = data
-        validation = np.zeros(len(y), bool)
-        for digit in range(10):
-            index = np.flatnonzero(y == digit)
-            validation[index[int(0.85 * len(index)):]] = True
-        one_hot = keras.utils.to_categorical(y, 10)
-        self.train = (x[~validation], one_hot[~validation])
-        self.validation = (x[validation], one_hot[validation])
-        self.max_epochs = max_epochs
-        self.augment = augment
-
-    def build(self, hp):
-        name, rate = self._optimizer(hp)
-        model = mnist_mlp(augment=self.augment)
-        total_steps = self.max_epochs * math.ceil(len(self.train[0]) / MNIST_BATCH_SIZE)
-        compile_mnist(model, rate, total_steps, optimizer=name or "adam")
-        # Built now, so that a trial Hyperband continues from a checkpoint gets its optimizer
-        # state back (the step count included, which drives the cosine schedule).
-        model.optimizer.build(model.trainable_variables)
-        return model
-
-    def fit(self, hp, model, *args, **kwargs):
-        kwargs.pop("x", None)
-        return model.fit(*self.train, batch_size=MNIST_BATCH_SIZE, validation_data=self.validation, **kwargs)
-
-    def space(self):
-        return {**super().space(), "augment": self.augment, "max_epochs": self.max_epochs}
 
 
 def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/tune", project_name="search",
@@ -212,7 +88,7 @@ def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/t
     if name not in TUNERS:
         raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={name!r}")
     check_search_space(hypermodel, os.path.join(directory, project_name), overwrite)
-    common = dict(objective=OBJECTIVES[hypermodel.task], directory=directory, project_name=project_name,
+    common = dict(objective=hypermodel.objective, directory=directory, project_name=project_name,
                   overwrite=overwrite, seed=seed)
     if name == "hyperband":
         tuner = _Hyperband(hypermodel, max_epochs=max_epochs, factor=HYPERBAND_FACTOR, **common)
@@ -318,7 +194,7 @@ def write_hparams_config(log_dir, hypermodel):
                                       description="log-uniform")]
     if len(hypermodel.optimizers) > 1:
         hparams.append(hparams_summary.HParam("optimizer", hparams_summary.Discrete(list(hypermodel.optimizers))))
-    names = ["loss"] + (["accuracy"] if hypermodel.task == "mnist" else [])
+    names = hypermodel.metric_names()
     metrics = [hparams_summary.Metric(f"epoch_{n}", group=group, display_name=f"{prefix}{n}")
                for n in names for group, prefix in (("validation", "val_"), ("train", ""))]
     with EventWriter(log_dir) as writer:
@@ -350,43 +226,6 @@ def trained_epochs(tuner, max_epochs):
 
 # ----------------------------------------------------------------------------
 # The search as one call
-
-
-def check_task(task):
-    if task not in TASKS:
-        raise InvalidArgumentError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
-
-
-def task_data(task, data=None, seed=0):
-    """The data a tuning task trains on.
-
-    Args:
-        task: `"poly"` or `"mnist"`.
-        data: For `"poly"`: None (the seed's polynomial, 200 points, noise
-            0.1) or `(x, y)`. For `"mnist"`: None or a source for
-            `load_mnist` (`"auto"`, `"sample"`, `"keras"`, a path to an
-            `.npz`), or `((x_train, y_train), (x_test, y_test))`.
-        seed: Seed of the synthetic polynomial's noise.
-
-    Returns:
-        `(x, y)` for `"poly"`, `((x_train, y_train), (x_test, y_test))` for `"mnist"`.
-    """
-    check_task(task)
-    if task == "poly":
-        if data is None:
-            return datasets.synthetic_polynomial([1, 2, 3], samples=200, noise=0.1, seed=seed)
-        return datasets.check_xy(*data)
-    if data is None or isinstance(data, (str, os.PathLike)):
-        *digits, _ = datasets.load_mnist(os.fspath(data or "auto"))
-        return digits
-    return datasets.check_mnist_arrays(dict(zip(datasets.MNIST_KEYS, (a for pair in data for a in pair))), "data")
-
-
-def make_hypermodel(task, data, max_epochs, lr_range=None, optimizers=None, grid=False):
-    """The task's `HyperModel` over `data` (as `task_data` returns it)."""
-    if task == "poly":
-        return PolynomialHyperModel(*data, lr_range=lr_range, optimizers=optimizers, grid=grid)
-    return MnistHyperModel(data, max_epochs, lr_range=lr_range, optimizers=optimizers, grid=grid)
 
 
 @dataclasses.dataclass
@@ -447,17 +286,17 @@ class SearchResult:
 def check_search_args(task, tuner="hyperband", max_trials=10, max_epochs=None, workers=0, port=0, optimizers=None,
                       seed=0):
     """Raises `InvalidArgumentError` for any bad argument of `search`, before anything runs."""
-    max_epochs = MAX_EPOCHS.get(task) if max_epochs is None else max_epochs
     check_task(task)
+    max_epochs = MAX_EPOCHS[task_name(task)] if max_epochs is None else max_epochs
     if tuner not in TUNERS:
-        raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={tuner!r}")
-    for value, option in ((max_trials, "--max-trials"), (max_epochs, "--max-epochs")):
+        raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={tuner!r}", "tuner")
+    for value, name in ((max_trials, "max_trials"), (max_epochs, "max_epochs")):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InvalidArgumentError(f"{option} must be > 0. Received: {value}")
+            raise InvalidArgumentError(f"{name} must be > 0. Received: {name}={value!r}", name)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise InvalidArgumentError(f"--workers must be >= 0. Received: {workers}")
+        raise InvalidArgumentError(f"workers must be >= 0. Received: workers={workers!r}", "workers")
     if not (isinstance(port, int) and 0 <= port <= 65535):
-        raise InvalidArgumentError(f"--port must be from 0 to 65535. Received: {port}")
+        raise InvalidArgumentError(f"port must be from 0 to 65535. Received: port={port!r}", "port")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidArgumentError(f"seed must be an integer >= 0. Received: seed={seed!r}")
     for name in optimizers or ("sgd",):
@@ -465,8 +304,8 @@ def check_search_args(task, tuner="hyperband", max_trials=10, max_epochs=None, w
 
 
 def centred_lr_range(task, suggestion):
-    """A decade either side of lr-find's suggestion, clipped to the task's range."""
-    low, high = LEARNING_RATE_RANGES[task]
+    """A decade either side of lr-find's suggestion, clipped to the task's range (to lr_find's for a model)."""
+    low, high = LEARNING_RATE_RANGES[task] if task in TASKS else (1e-7, 10.0)
     centre = min(max(suggestion, low), high)
     return max(low, centre / 10), min(high, centre * 10)
 
@@ -499,24 +338,33 @@ class SearchSetup:
 
 def prepare_search(task, data=None, *, tuner="hyperband", max_trials=10, max_epochs=None, directory="logs/tune",
                    project_name=None, overwrite=False, lr_range=None, optimizers=None, seed=0, from_lr_find=False,
-                   verbose=0):
+                   verbose=0, **model_options):
     """Checks `search`'s arguments, loads the data and builds the hypermodel; creates the project folder.
+
+    `model_options` are `ModelHyperModel`'s (`validation_data`,
+    `validation_split`, `batch_size`, `objective`), for a model only.
 
     Raises:
         InvalidArgumentError: for any bad argument, before anything is trained.
     """
-    max_epochs = MAX_EPOCHS.get(task) if max_epochs is None else max_epochs
-    optimizers = list(optimizers) if optimizers else None
     check_search_args(task, tuner, max_trials, max_epochs, 0, 0, optimizers, seed)
+    max_epochs = MAX_EPOCHS[task_name(task)] if max_epochs is None else max_epochs
+    optimizers = list(optimizers) if optimizers else None
+    if model_options and not isinstance(task, keras.Model):
+        raise InvalidArgumentError(f"{', '.join(sorted(model_options))} apply to a model's search, not to task={task!r}",
+                                   sorted(model_options)[0])
     data = task_data(task, data, seed)
-    project_name = project_name or task
+    project_name = project_name or (task.name if isinstance(task, keras.Model) else task)
     try:
         os.makedirs(os.path.join(directory, project_name), exist_ok=True)
     except OSError as e:
-        raise InvalidArgumentError(f"--directory cannot be written ({e.strerror}). Received: {directory}") from None
+        raise InvalidArgumentError(f"directory cannot be written ({e.strerror}). Received: directory={directory!r}",
+                                   "directory") from None
     if from_lr_find:
-        lr_range = centred_lr_range(task, lr_find(task, data, seed=seed).suggestion)
-    hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid")
+        found = lr_find(task, *data, batch_size=model_options.get("batch_size", 32), seed=seed) \
+            if isinstance(task, keras.Model) else lr_find(task, data, seed=seed)
+        lr_range = centred_lr_range(task_name(task), found.suggestion)
+    hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid", **model_options)
     return SearchSetup(task, data, hypermodel, tuner, max_trials, max_epochs, directory, project_name, overwrite,
                        seed, verbose)
 
@@ -537,7 +385,17 @@ def run_trials(tuner, setup, on_trial_end=None, write_config=True):
                  verbose=setup.verbose)
 
 
-def search(task, data=None, *, on_trial_end=None, **options):
+def search_data(task, x=None, y=None):
+    """The `data` of `prepare_search` from `search`'s `x` and `y`: a task's data is `x` alone."""
+    if isinstance(task, keras.Model):
+        return (x, y)
+    if y is not None:
+        raise InvalidArgumentError(f"y applies to a model's search; task={task!r} takes its data as x. "
+                                   f"Received: y of type {type(y).__name__}", "y")
+    return x
+
+
+def search(task, x=None, y=None, *, on_trial_end=None, **options):
     """Searches the learning rate (and optionally the optimizer) of `task` with KerasTuner, in this process.
 
     Running the same search again continues it: finished trials are not
@@ -545,9 +403,11 @@ def search(task, data=None, *, on_trial_end=None, **options):
     processes or machines as well (`polykeras.distributed.search`).
 
     Args:
-        task: `"poly"` (the polynomial, objective `val_loss`) or `"mnist"`
-            (the MLP, objective `val_accuracy`).
-        data: The task's data; see `task_data`.
+        task: A compiled `keras.Model` (each trial trains a fresh clone, see
+            `ModelHyperModel`), or `"poly"` (the polynomial, objective
+            `val_loss`) or `"mnist"` (the MLP, objective `val_accuracy`).
+        x: A model's training inputs, or a task's data (see `task_data`).
+        y: A model's training targets.
         on_trial_end: Called with a dict for each finished trial: `number`,
             `total`, `trial_id`, `hyperparameters`, `score`, `best_score`,
             `objective`, `seconds`, `status`.
@@ -557,7 +417,10 @@ def search(task, data=None, *, on_trial_end=None, **options):
             the task), `overwrite`, `lr_range` (`(low, high)` of the
             log-uniform rate), `optimizers` (names to choose from as well),
             `seed`, `from_lr_find` (centre the range on `lr_find`'s
-            suggestion), `verbose` (Keras's `fit` verbosity in each trial).
+            suggestion), `verbose` (Keras's `fit` verbosity in each trial);
+            for a model also `validation_data`, `validation_split` (default
+            0.2), `batch_size` (default 32) and `objective` (default
+            `"val_loss"`).
 
     Returns:
         A `SearchResult`.
@@ -570,7 +433,7 @@ def search(task, data=None, *, on_trial_end=None, **options):
     (2, ['learning_rate'])
     """
     start = time.perf_counter()
-    setup = prepare_search(task, data, **options)
+    setup = prepare_search(task, search_data(task, x, y), **options)
     searched = build_tuner(setup)
     run_trials(searched, setup, on_trial_end)
     return SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
@@ -672,7 +535,7 @@ LR_FIND_RANGES = {"poly": (1e-4, 10.0), "mnist": (1e-6, 1.0)}
 
 def check_lr_find_steps(steps):
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise InvalidArgumentError(f"--steps must be at least 2. Received: {steps}")
+        raise InvalidArgumentError(f"steps must be at least 2. Received: steps={steps!r}", "steps")
 
 
 SUGGESTION_METHOD = "a tenth of the rate at the smoothed loss's minimum (Smith)"

@@ -178,6 +178,29 @@ def _join_signed_values(argv):
     return out
 
 
+def as_flags(error):
+    """A library error's message in the command line's words: `max_trials must be > 0. Received: max_trials=0`
+    reads `--max-trials must be > 0. Received: 0`.
+
+    Only errors that name their parameter (`InvalidArgumentError.parameter`) are changed.
+    """
+    import ast
+
+    message, parameter = str(error), getattr(error, "parameter", None)
+    if not parameter:
+        return message
+    flag = "--" + parameter.replace("_", "-")
+    head, marker, received = message.rpartition(f"Received: {parameter}=")
+    if marker:
+        try:
+            value = ast.literal_eval(received)
+            received = value if isinstance(value, str) else received
+        except (ValueError, SyntaxError):
+            pass
+        message = f"{head}Received: {received}"
+    return message.replace(parameter, flag, 1) if message.startswith(parameter) else message
+
+
 def main(argv=None):
     """Runs the command line; returns the exit code."""
     argv = _join_signed_values(sys.argv[1:] if argv is None else list(argv))
@@ -198,7 +221,7 @@ def main(argv=None):
         errors = sys.modules.get("polykeras.errors")
         if errors is None or not isinstance(e, (errors.InvalidArgumentError, errors.RunError)):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {as_flags(e)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, errors.InvalidArgumentError) else EXIT_FAILURE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

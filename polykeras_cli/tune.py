@@ -2,19 +2,27 @@
 
 import os
 
-from polykeras_cli.output import check_output_file, format_table, progress, runs_dir, write_json
+from polykeras_cli.output import UsageError, check_output_file, format_table, progress, runs_dir, write_json
 
 
 def add_tune_arguments(tune, add_outputs, seed_type):
-    tune.add_argument("task", choices=["poly", "mnist"], help="what to tune")
+    tune.add_argument("task", type=_task_or_model, metavar="task",
+                      help="what to tune: poly, mnist, or PATH.keras (a saved compiled model)")
     tune.add_argument("--tuner", choices=["hyperband", "random", "bayesian", "grid"], default="hyperband",
                       help="search algorithm (default: hyperband)")
     tune.add_argument("--max-trials", type=int, default=10, help="trials for random/bayesian/grid (default: 10)")
-    tune.add_argument("--max-epochs", type=int, default=None, help="epochs per trial at most (default: 20 poly, 9 mnist)")
+    tune.add_argument("--max-epochs", type=int, default=None,
+                      help="epochs per trial at most (default: 20 poly, 9 mnist, 10 for a model)")
     tune.add_argument("--directory", help="where searches live (default: logs/tune)")
     tune.add_argument("--project-name", help="the search's folder in --directory (default: the task)")
     tune.add_argument("--overwrite", action="store_true", help="start the project again from scratch")
-    tune.add_argument("--data", default="auto", help="MNIST data, as train-mnist's --data (default: auto)")
+    tune.add_argument("--data", default="auto",
+                      help="MNIST data, as train-mnist's --data (default: auto); for PATH.keras, an .npz with arrays "
+                           "x and y (several inputs: x_0, x_1, ...), and x_val, y_val to validate on")
+    tune.add_argument("--batch-size", type=int, default=None, help="for PATH.keras (default: 32)")
+    tune.add_argument("--validation-split", type=float, default=None,
+                      help="for PATH.keras without x_val: the share held out (default: 0.2)")
+    tune.add_argument("--objective", default=None, help="for PATH.keras: what to optimise (default: val_loss)")
     tune.add_argument("--optimizers", help="also search over these optimizers, e.g. adam,sgd")
     tune.add_argument("--from-lr-find", action="store_true", help="centre the search on the LR range test's suggestion")
     tune.add_argument("--workers", type=int, default=0, help="worker processes on 127.0.0.1 (default: 0, in-process)")
@@ -60,25 +68,57 @@ def print_trial(trial):
           f"{trial['objective']} {score}  best {best}  {trial['seconds']:.0f} s", flush=True)
 
 
+def _saved_model_and_data(args):
+    """`(model, x, y, options)` for `PATH.keras --data FILE.npz`; `(task, data, None, {})` for a task."""
+    from polykeras import tuning
+
+    if not args.task.endswith(".keras"):
+        model_options = {"batch_size": args.batch_size, "validation_split": args.validation_split,
+                         "objective": args.objective}
+        given = [name for name, value in model_options.items() if value is not None]
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} applies to PATH.keras, not to {args.task}")
+        return args.task, tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed), None, {}
+    from polykeras.data import load_arrays
+    from polykeras.saving import load_model
+
+    model = load_model(args.task)
+    x, y, validation = load_arrays(_npz(args.data))
+    options = {"validation_data": validation, "batch_size": args.batch_size or 32,
+               "objective": args.objective or "val_loss"}
+    if validation is None:
+        options["validation_split"] = 0.2 if args.validation_split is None else args.validation_split
+    return model, x, y, options
+
+
+def _npz(path):
+    from polykeras.errors import InvalidArgumentError
+
+    if not (path.endswith(".npz") and os.path.isfile(path)):
+        raise InvalidArgumentError(f"--data must be an .npz file with arrays x and y. Received: {path}")
+    return path
+
+
 def cmd_tune(args):
     from polykeras import distributed, tuning
 
     optimizers = args.optimizers.split(",") if args.optimizers else None
-    tuning.check_search_args(args.task, args.tuner, args.max_trials, args.max_epochs, args.workers, args.port,
-                             optimizers, args.seed)
     check_output_file(args.save, ".keras", args.overwrite_save, "--save")
     check_output_file(args.json)
-    data = tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed)
+    task, x, y, options = _saved_model_and_data(args)
+    tuning.check_search_args(task, args.tuner, args.max_trials, args.max_epochs, args.workers, args.port,
+                             optimizers, args.seed)
     lr_range = None
     if args.from_lr_find:
-        suggestion = tuning.lr_find(args.task, data, seed=args.seed).suggestion
-        lr_range = tuning.centred_lr_range(args.task, suggestion)
-        print(f"lr-find suggests {suggestion:.3g}; searching {lr_range[0]:.3g} to {lr_range[1]:.3g}")
+        found = tuning.lr_find(task, x, y, batch_size=options["batch_size"], seed=args.seed) if options \
+            else tuning.lr_find(task, x, seed=args.seed)
+        lr_range = tuning.centred_lr_range(tuning.task_name(task), found.suggestion)
+        print(f"lr-find suggests {found.suggestion:.3g}; searching {lr_range[0]:.3g} to {lr_range[1]:.3g}")
     result = distributed.search(
-        args.task, data, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
+        task, x, y, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
         directory=args.directory or os.path.join("logs", "tune"), project_name=args.project_name,
         overwrite=args.overwrite, workers=args.workers, lr_range=lr_range, optimizers=optimizers, seed=args.seed,
-        port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0,
+        port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0, **options,
     )
     if result is None:  # a worker of a distributed search (KERASTUNER_TUNER_ID set)
         return 0
@@ -113,7 +153,9 @@ def cmd_lr_find(args):
     if args.task.endswith(".keras"):
         from polykeras.saving import load_model
 
-        model, (x, y) = load_model(args.task), load_arrays(args.data)
+        from polykeras.data import load_arrays
+
+        model, (x, y, _) = load_model(args.task), load_arrays(_npz(args.data))
         name = os.path.splitext(os.path.basename(args.task))[0]
         options = {"batch_size": args.batch_size, "start_lr": args.start_lr, "end_lr": args.end_lr}
     else:
@@ -136,20 +178,3 @@ def cmd_lr_find(args):
         print(f"logs: {run_dir}  (view with: polykeras tensorboard --logdir {os.path.dirname(run_dir)})")
     write_json(args.json, result.as_json())
     return 0
-
-
-def load_arrays(path):
-    """`(x, y)` from an .npz with arrays `x` and `y`, or `x_0`, `x_1`, ... for several inputs."""
-    from polykeras.errors import InvalidArgumentError
-
-    import numpy as np
-
-    if not (path.endswith(".npz") and os.path.isfile(path)):
-        raise InvalidArgumentError(f"--data must be an .npz file with arrays x and y. Received: {path}")
-    with np.load(path) as arrays:
-        inputs = sorted(k for k in arrays.files if k.startswith("x_"))
-        if "y" not in arrays.files or not ("x" in arrays.files or inputs):
-            raise InvalidArgumentError(f"--data must hold arrays x (or x_0, x_1, ...) and y. Received: {path} "
-                                       f"with {', '.join(arrays.files) or 'no arrays'}")
-        x = arrays["x"] if "x" in arrays.files else [arrays[k] for k in sorted(inputs, key=lambda k: int(k[2:]))]
-        return x, arrays["y"]

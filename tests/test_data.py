@@ -150,3 +150,22 @@ def test_csv_with_an_empty_field_names_its_line(tmp_path):
     path.write_text("x,y\n1,2\n3,\n5,6\n")
     with pytest.raises(ValueError, match=r"gap.csv, line 3: column 'y' is not a number. Received: ''"):
         load_csv(str(path))
+
+
+def test_arrays_round_trip_with_several_inputs_and_validation(tmp_path):
+    from polykeras.data import load_arrays, save_arrays
+
+    rng = np.random.default_rng(0)
+    x, y = [rng.random((5, 2)), rng.random((5, 3))], rng.random((5, 1))
+    for k in range(12):  # x_10 sorts after x_9, not after x_1
+        x.append(np.full((5, 1), k))
+    save_arrays(tmp_path / "d.npz", x, y, validation_data=(x[0][:2], y[:2]))
+    x2, y2, (x_val, y_val) = load_arrays(tmp_path / "d.npz")
+    assert len(x2) == 14 and [int(a[0, 0]) for a in x2[2:]] == list(range(12))
+    np.testing.assert_array_equal(x2[1], x[1])
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(x_val, x[0][:2])
+    save_arrays(tmp_path / "one.npz", x[0], y)
+    assert load_arrays(tmp_path / "one.npz")[2] is None
+    with pytest.raises(ValueError, match="x as a dict"):
+        save_arrays(tmp_path / "dict.npz", {"a": x[0]}, y)

@@ -221,6 +221,18 @@ def test_a_scheduled_learning_rate_is_logged_at_the_optimizers_step_count(tmp_pa
     assert logged[-1][1] == pytest.approx(float(model.optimizer.learning_rate))
 
 
+def test_without_histograms_nothing_needs_data_and_nothing_is_said(tmp_path):
+    import warnings
+
+    model, (x, y) = compiled("convnet"), data_for("convnet")
+    callback = TensorBoard(tmp_path, histogram_freq=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    callback.wait()
+    assert not [w for w in caught if "polykeras.TensorBoard" in str(w.message)]
+
+
 def test_without_data_one_warning_names_what_is_not_logged(tmp_path):
     model, (x, y) = compiled("convnet"), data_for("convnet")
     callback = TensorBoard(tmp_path)

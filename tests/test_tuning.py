@@ -102,6 +102,81 @@ def test_search_reports_every_trial_and_returns_the_result(tmp_path):
     assert float(np.mean((model.predict(x, verbose=0) - y) ** 2)) < 0.02  # the noise's variance is 0.01
 
 
+# ----------------------------------------------------------------------------
+# A user's own model
+
+
+def line_model():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)], name="line")
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def line_data(n=200):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (n, 1)).astype("float32")
+    return x, (3 * x + 1 + 0.01 * rng.normal(size=(n, 1))).astype("float32")
+
+
+def test_search_finds_the_rate_that_trains_a_users_model_and_leaves_the_model_alone(tmp_path):
+    """y = 3x + 1 by SGD in 16 steps: 0.01 barely moves, rates near 0.3 fit it, 1.0 oscillates."""
+    model = line_model()
+    before = [w.copy() for w in model.get_weights()]
+    seen = []
+    result = tuning.search(model, *line_data(), tuner="grid", max_trials=20, max_epochs=2, lr_range=(0.01, 1.0),
+                           batch_size=20, directory=str(tmp_path), on_trial_end=seen.append)
+    rates = sorted(t["hyperparameters"]["learning_rate"] for t in result.trials)
+    np.testing.assert_allclose(rates, np.geomspace(0.01, 1.0, 9), rtol=1e-6)
+    assert [t["number"] for t in seen] == list(range(1, 10)) and {t["total"] for t in seen} == {9}
+    scores = {t["hyperparameters"]["learning_rate"]: t["score"] for t in result.trials}
+    assert 0.1 <= result.best_hyperparameters["learning_rate"] <= 0.6 and result.best_score < 1e-2
+    assert scores[min(scores)] > 0.5 and result.best_score == min(scores.values())
+    assert result.objective == "val_loss" and os.path.basename(os.path.dirname(result.log_dir)) == "line"
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    best = result.best_model()  # retrained from a fresh clone at the best rate
+    x, y = line_data()
+    assert best is not model and float(np.mean((best.predict(x, verbose=0) - y) ** 2)) < 1e-2
+
+
+def conv_model():
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(2)], name="conv")
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model, np.random.default_rng(1).random((24, 6, 6, 1), "float32"), np.arange(24) % 2
+
+
+def batchnorm_two_inputs_model():
+    from test_hypermodels import data, functional_with_batchnorm
+
+    return (functional_with_batchnorm(), *data(2, n=24))
+
+
+def subclassed_model():
+    from test_hypermodels import Subclassed, data
+
+    model = Subclassed()
+    model.compile(optimizer="rmsprop", loss="mse")
+    return (model, *data(1, n=24))
+
+
+@pytest.mark.parametrize("make", [conv_model, batchnorm_two_inputs_model, subclassed_model],
+                         ids=["convnet", "batchnorm_two_inputs", "subclassed"])
+def test_search_runs_on_models_it_was_not_designed_for(tmp_path, make):
+    from conftest import read_run
+
+    model, x, y = make()
+    objective = "val_accuracy" if model.name == "conv" else "val_loss"
+    result = tuning.search(model, x, y, tuner="random", max_trials=2, max_epochs=1, batch_size=8,
+                           objective=objective, directory=str(tmp_path), seed=1)
+    assert len(result.trials) == 2 and {t["status"] for t in result.trials} == {"COMPLETED"}
+    assert all(np.isfinite(t["score"]) for t in result.trials) and result.objective == objective
+    for trial in result.trials:  # each trial's own TensorBoard folder, with the metrics Keras logged
+        run = read_run(os.path.join(result.log_dir, trial["trial_id"], "execution0", "validation"))
+        assert objective.replace("val_", "epoch_") in run
+
+
 def test_lr_find_result(tmp_path):
     result = tuning.lr_find("poly", steps=60)
     assert len(result.rates) == len(result.losses) == len(result.smoothed) <= 60
@@ -236,12 +311,27 @@ def test_tune_from_lr_find_centres_the_range(cli, tmp_path):
 
 TUNE_BAD_INPUT = [
     (["tune", "cnn"], "argument task: invalid choice: 'cnn'"),
+    (["tune", "poly", "--batch-size", "8"], "--batch-size applies to PATH.keras, not to poly"),
+    (["tune", "mine.keras", "--data", "nope.npz"], "model file not found. Received: mine.keras"),
     (["tune", "poly", "--tuner", "annealing"], "argument --tuner: invalid choice: 'annealing'"),
     (["tune", "poly", "--max-trials", "0"], "--max-trials must be > 0. Received: 0"),
     (["tune", "poly", "--max-epochs", "-1"], "--max-epochs must be > 0. Received: -1"),
     (["tune", "poly", "--directory", "/proc/polykeras-tune"], "--directory cannot be written"),
     (["lr-find", "nope"], "argument task: invalid choice: 'nope'"),
 ]
+
+
+@pytest.mark.any_backend
+@pytest.mark.parametrize("arguments, message", [
+    ({"max_trials": 0}, "max_trials must be > 0. Received: max_trials=0"),
+    ({"workers": -1}, "workers must be >= 0. Received: workers=-1"),
+    ({"port": 70000}, "port must be from 0 to 65535. Received: port=70000"),
+])
+def test_the_library_names_its_own_parameters(arguments, message):
+    """The command line says --max-trials; the library says max_trials (polykeras_cli.as_flags maps one to the other)."""
+    with pytest.raises(ValueError) as caught:
+        tuning.check_search_args("poly", **arguments)
+    assert str(caught.value) == message and caught.value.parameter == next(iter(arguments))
 
 
 @pytest.mark.any_backend
@@ -368,6 +458,20 @@ def test_lr_find_on_a_saved_model_from_the_command_line(cli, tmp_path):
     assert (tmp_path / "mine.keras").stat().st_size > 0  # the saved model is read, never written
     assert any(p.name.startswith(tuple("0123456789")) and p.name.endswith("-mine")
                for p in (tmp_path / "logs" / "lr-find").iterdir())
+
+
+def test_tune_on_a_saved_model_from_the_command_line(cli, tmp_path):
+    line_model().save(tmp_path / "line.keras")
+    x, y = line_data()
+    np.savez(tmp_path / "line.npz", x=x[:160], y=y[:160], x_val=x[160:], y_val=y[160:])
+    code, out, err = cli("tune", "line.keras", "--data", "line.npz", "--tuner", "grid", "--max-trials", "3",
+                         "--max-epochs", "2", "--batch-size", "20", "--json", "t.json", "--save", "best.keras")
+    assert code == 0, err
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert len(result["trials"]) == 3 and result["objective"] == "val_loss"
+    assert re.search(r"^trial 3/3  lr \S+  val_loss \S+  best \S+", out, re.M), out
+    best = keras.saving.load_model(tmp_path / "best.keras", safe_mode=True)
+    assert best.name == "line" and result["log_dir"].startswith(os.path.join("logs", "tune", "line"))
 
 
 @pytest.mark.any_backend

@@ -214,7 +214,8 @@ class TensorBoard(keras.callbacks.Callback):
                 chosen += layer_panels(self.model)
             else:
                 chosen.append(BUILT_IN[panel]() if isinstance(panel, str) else copy.copy(panel))
-        skipped = [] if self.batch is not None else [s for p in chosen if (s := p.without_data(self.model))]
+        skipped = [] if self.batch is not None or not self.histogram_freq else [
+            s for p in chosen if (s := p.without_data(self.model))]
         if skipped:
             warnings.warn(f"polykeras.TensorBoard: without data=(x, y) these are not logged: {', '.join(skipped)}",
                           stacklevel=2)
