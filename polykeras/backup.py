@@ -38,10 +38,10 @@ import time
 import keras
 import numpy as np
 
+from polykeras.atomic import atomic_file, remove_stale
 from polykeras.errors import RunError
 
 BACKUP_FILE = "backup.npz"
-PARTIAL_SUFFIX = ".partial"
 # The write in flight for each backup file, whichever `Backup` started it: a `fit` that raised leaves its
 # last write running, and the next `fit` on the same folder (a new `Backup` or the same) waits for it.
 _WRITES = {}
@@ -107,6 +107,7 @@ class Backup(keras.callbacks.Callback):
         if in_flight is not None:  # another `Backup`'s, on the same folder
             in_flight.join()
         self.saved_epochs, self.resumed_epoch, self._last_save = [], 0, None
+        remove_stale(self._path)  # a write a SIGKILL interrupted
         if not os.path.exists(self._path):
             return
         variables = self._variables()
@@ -149,12 +150,8 @@ class Backup(keras.callbacks.Callback):
         self._write_seconds = self.clock() - start
 
     def _save(self, state):
-        partial = self._path + PARTIAL_SUFFIX
-        with open(partial, "wb") as f:
+        with atomic_file(self._path) as f:
             np.savez(f, **state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, self._path)
 
     def wait(self):
         """Waits for the backup being written; raises `RunError` if a write failed."""

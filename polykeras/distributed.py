@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from polykeras import tuning
+from polykeras import kerastuner_compat, tuning
 from polykeras.data import load_arrays, save_arrays
 from polykeras.errors import InvalidArgumentError, RunError
 from polykeras.hypermodels import ModelHyperModel
@@ -233,7 +233,7 @@ def keep_ongoing_trials(oracle):
     Args:
         oracle: A reloaded KerasTuner oracle (the chief's).
     """
-    path = os.path.join(oracle._project_dir, "oracle.json")
+    path = kerastuner_compat.oracle_file(oracle)
     if not os.path.exists(path):
         return
     with open(path, encoding="utf-8") as f:
@@ -241,9 +241,7 @@ def keep_ongoing_trials(oracle):
     for tuner_id, trial_id in saved.items():
         trial = oracle.trials.get(trial_id)
         if trial is not None and trial.status == "RUNNING":
-            oracle.ongoing_trials[tuner_id] = trial
-            while trial_id in oracle._retry_queue:
-                oracle._retry_queue.remove(trial_id)
+            kerastuner_compat.keep_trial_running(oracle, tuner_id, trial)
 
 
 def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=None):

@@ -17,12 +17,11 @@ import time
 
 import keras
 import keras_tuner
-import keras_tuner.src.utils
 import numpy as np
-from keras_tuner.src.engine import tuner_utils
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
-from polykeras import backend
+from polykeras import backend, kerastuner_compat
+from polykeras.atomic import write_text
 from polykeras.checks import check_positive_int, make_optimizer
 from polykeras.errors import InvalidArgumentError
 from polykeras.hypermodels import (  # noqa: F401  (the names tuning offered before hypermodels had a module)
@@ -48,27 +47,6 @@ from polykeras.tensorboard import EventWriter, TensorBoard
 from polykeras.tensorboard.events import image_summary, scalar_value
 
 
-def _atomic_save_json(path, obj, _original=getattr(keras_tuner.src.utils, "save_json", None)):
-    """KerasTuner's save_json, written to a temporary file and renamed into place.
-
-    KerasTuner writes its oracle, trial and tuner state in place: a search
-    killed mid-write (SIGKILL) left an empty tuner0.json that stopped the
-    search from resuming. A rename is atomic, so a file is old or new, never
-    half written. Paths on remote file systems keep KerasTuner's own writer.
-    """
-    if "://" in str(path):
-        return _original(path, obj)
-    text = json.dumps(obj)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
-    return text
-
-
-if getattr(keras_tuner.src.utils, "save_json", None) is not None:
-    keras_tuner.src.utils.save_json = _atomic_save_json
-
 TUNERS = ("hyperband", "random", "bayesian", "grid")
 SPACE_FILE = "polykeras_search.json"
 # Hyperband's reduction factor. With max_epochs 9 it plays two brackets (nine
@@ -88,40 +66,25 @@ def make_tuner(name, hypermodel, max_trials=10, max_epochs=10, directory="logs/t
     if name not in TUNERS:
         raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={name!r}")
     check_search_space(hypermodel, os.path.join(directory, project_name), overwrite)
-    common = dict(objective=hypermodel.objective, directory=directory, project_name=project_name,
-                  overwrite=overwrite, seed=seed)
+    common = dict(directory=directory, project_name=project_name, overwrite=overwrite)
+    oracle = dict(objective=hypermodel.objective, seed=seed)
     if name == "hyperband":
-        tuner = _Hyperband(hypermodel, max_epochs=max_epochs, factor=HYPERBAND_FACTOR, **common)
+        tuner = _Hyperband(_HyperbandOracle(max_epochs=max_epochs, factor=HYPERBAND_FACTOR, **oracle), hypermodel,
+                           **common)
     elif name == "random":
-        tuner = _RandomSearch(hypermodel, max_trials=max_trials, **common)
+        tuner = _Tuner(_RandomSearchOracle(max_trials=max_trials, **oracle), hypermodel, **common)
     elif name == "bayesian":
-        tuner = _BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+        tuner = _Tuner(_BayesianOptimizationOracle(max_trials=max_trials, **oracle), hypermodel, **common)
     else:
-        tuner = _GridSearch(hypermodel, max_trials=max_trials, **common)
+        tuner = _Tuner(_GridSearchOracle(max_trials=max_trials, **oracle), hypermodel, **common)
     save_search_space(hypermodel, os.path.join(directory, project_name))
     return tuner
 
 
 class _ReportsTrials:
-    """What polykeras adds to KerasTuner's tuners, on every backend.
-
-    - Calls `self.trial_callback(trial, seconds)` as each trial ends.
-    - Sends a `TensorBoard` callback's logs to `<log_dir>/<trial>/execution<k>`
-      with the trial's HParams. KerasTuner does this on TensorFlow only (its
-      `_configure_tensorboard_dir` returns early on other backends, because
-      `tensorboard.plugins.hparams.api` imports TensorFlow); this version
-      writes the HParams with `summary_v2`, which does not.
-    """
+    """Calls `self.trial_callback(trial, seconds)` as each trial ends."""
 
     trial_callback = None
-
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        for callback in callbacks:
-            if callback.__class__.__name__ == "TensorBoard":
-                callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
-                hparams = tuner_utils.convert_hyperparams_to_hparams(trial.hyperparameters, hparams_summary)
-                with EventWriter(callback.log_dir) as writer:
-                    writer.write([hparams_summary.hparams_pb(hparams, trial_id=trial.trial_id)], step=0)
 
     def on_trial_begin(self, trial):
         self._trial_start = time.perf_counter()
@@ -133,19 +96,37 @@ class _ReportsTrials:
             self.trial_callback(self.oracle.get_trial(trial.trial_id), time.perf_counter() - self._trial_start)
 
 
-class _Hyperband(_ReportsTrials, keras_tuner.Hyperband):
+class _Tuner(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerastuner_compat.AtomicTuner,
+             keras_tuner.Tuner):
+    """KerasTuner's `Tuner` with what polykeras adds: progress, HParams on every backend, atomic state files.
+
+    KerasTuner's `RandomSearch`, `BayesianOptimization` and `GridSearch` are
+    this `Tuner` with their oracle; polykeras passes its own oracles.
+    """
+
+
+class _Hyperband(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerastuner_compat.AtomicTuner,
+                 keras_tuner.Hyperband):
+    """KerasTuner's `Hyperband` tuner (it continues trials from checkpoints) on polykeras's `_HyperbandOracle`."""
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        # keras_tuner.Hyperband.__init__ only builds its oracle and passes it to Tuner's.
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+class _RandomSearchOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.RandomSearchOracle):
     pass
 
 
-class _RandomSearch(_ReportsTrials, keras_tuner.RandomSearch):
+class _BayesianOptimizationOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.BayesianOptimizationOracle):
     pass
 
 
-class _BayesianOptimization(_ReportsTrials, keras_tuner.BayesianOptimization):
+class _GridSearchOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.GridSearchOracle):
     pass
 
 
-class _GridSearch(_ReportsTrials, keras_tuner.GridSearch):
+class _HyperbandOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.HyperbandOracle):
     pass
 
 
@@ -153,8 +134,7 @@ def planned_trials(tuner):
     """How many trials the search will run in all (Hyperband's brackets counted round by round)."""
     oracle = tuner.oracle
     if isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
-        return sum(oracle._get_size(bracket, round_) for bracket in range(oracle._get_num_brackets())
-                   for round_ in range(oracle._get_num_rounds(bracket)))
+        return kerastuner_compat.hyperband_trials(oracle)
     if isinstance(oracle, keras_tuner.oracles.GridSearchOracle):
         space = len(grid_points(*tuner.hypermodel.lr_range)) * max(1, len(tuner.hypermodel.optimizers))
         return min(oracle.max_trials, space)
@@ -177,9 +157,9 @@ def check_search_space(hypermodel, project_dir, overwrite):
 
 
 def save_search_space(hypermodel, project_dir):
+    """Writes the space beside KerasTuner's state, atomically: other processes of the search may be reading it."""
     os.makedirs(project_dir, exist_ok=True)
-    with open(os.path.join(project_dir, SPACE_FILE), "w", encoding="utf-8") as f:
-        json.dump(hypermodel.space(), f, indent=2)
+    write_text(os.path.join(project_dir, SPACE_FILE), json.dumps(hypermodel.space(), indent=2))
 
 
 def write_hparams_config(log_dir, hypermodel):

@@ -7,13 +7,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from conftest import BACKEND, REPO, run_python
 
-from polykeras.backup import BACKUP_FILE, PARTIAL_SUFFIX, Backup, backed_up_epochs
+from polykeras.atomic import temporary_path
+from polykeras.backup import BACKUP_FILE, Backup, backed_up_epochs
 from polykeras.errors import RunError
 
 # Each test waits for Backup's writer thread (Backup.wait): a writer that never ends must fail the test, not hang it.
@@ -104,7 +106,7 @@ def test_a_failed_write_stops_training_and_keeps_the_last_backup(tmp_path):
                 backup.wait()
                 with np.load(tmp_path / BACKUP_FILE) as state:
                     self.epoch_1 = {name: state[name] for name in state.files}
-                (tmp_path / (BACKUP_FILE + PARTIAL_SUFFIX)).mkdir()
+                os.mkdir(temporary_path(tmp_path / BACKUP_FILE))
 
     block = BlockTheNextWrite()
     message = f"^the backup could not be written to {re.escape(str(tmp_path))}: .*Is a directory"
@@ -217,10 +219,11 @@ BIG_FIT = textwrap.dedent("""
 @pytest.mark.timeout(180)  # in both passes: copying the variables out and restoring them are the backend's
 def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
     folder = tmp_path / "backup"
-    final, partial = folder / BACKUP_FILE, folder / (BACKUP_FILE + PARTIAL_SUFFIX)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen([sys.executable, "-c", BIG_FIT, str(folder)], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    final = folder / BACKUP_FILE
+    partial = Path(temporary_path(final, process.pid))
     try:
         deadline = time.monotonic() + 120
         # Wait for one whole backup, then for the next write to start, and kill the process in the middle of it.

@@ -361,23 +361,6 @@ def test_tune_rejects_an_unknown_optimizer_before_writing(cli, tmp_path):
     assert code == 2 and err == "error: --max-epochs must be > 0. Received: 0\n"
 
 
-@pytest.mark.any_backend
-def test_kerastuner_state_is_written_atomically(tmp_path):
-    import keras_tuner.src.utils
-
-    assert keras_tuner.src.utils.save_json is tuning._atomic_save_json
-    x, y = synthetic_polynomial([1, 2, 3])
-    tuner = tuning.make_tuner("random", tuning.PolynomialHyperModel(x, y), max_trials=2, max_epochs=2,
-                              directory=str(tmp_path), project_name="p")
-    tuner.search(epochs=2, verbose=0)
-    written = [os.path.join(root, f) for root, _, files in os.walk(tmp_path) for f in files]
-    assert not [f for f in written if ".tmp-" in f]
-    for path in [f for f in written if f.endswith(".json")]:
-        with open(path) as f:
-            json.load(f)
-    assert {"oracle.json", "tuner0.json"} <= {os.path.basename(f) for f in written}
-
-
 # lr_find on a model of the caller's: a two-input functional model with BatchNormalization and Adam.
 
 

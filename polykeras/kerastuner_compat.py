@@ -1,0 +1,95 @@
+"""Every use of a KerasTuner name that is not public API, in one place.
+
+KerasTuner's public API has no seam for these, so polykeras overrides or
+reads them here and nowhere else; `tests/test_kerastuner_compat.py` checks
+each one against the installed KerasTuner, so that a release that renames
+one fails that test rather than a search.
+
+- `AtomicOracle` and `AtomicTuner` write `oracle.json`, each `trial.json`
+  and `tuner0.json` atomically (`polykeras.atomic`): KerasTuner writes them in
+  place, and a search killed mid-write left an empty `tuner0.json` that
+  stopped it from resuming. They override `Oracle.save`, `Oracle._save_trial`
+  and `BaseTuner.save`, and read the files' names from
+  `_get_oracle_fname`, `_get_trial_dir`, `_get_tuner_fname` and
+  `_is_worker`.
+- `HParamsOnEveryBackend` overrides `Tuner._configure_tensorboard_dir`, which
+  returns early on backends other than TensorFlow, and uses
+  `_get_tensorboard_dir` and `tuner_utils.convert_hyperparams_to_hparams`.
+- `hyperband_trials(oracle)` counts Hyperband's trials with its
+  `_get_num_brackets`, `_get_num_rounds` and `_get_size`.
+- `keep_trial_running(oracle, tuner_id, trial)` gives a restarted chief's
+  trial back to its worker: `ongoing_trials` and `_retry_queue`.
+"""
+
+import json
+import os
+
+import keras_tuner
+from keras_tuner.src.engine import tuner_utils
+from tensorboard.plugins.hparams import summary_v2 as hparams_summary
+
+from polykeras.atomic import write_text
+from polykeras.tensorboard import EventWriter
+
+# What the classes and functions below use, by owner: checked by tests/test_kerastuner_compat.py.
+PRIVATE_NAMES = {
+    keras_tuner.Oracle: ("save", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "_retry_queue"),
+    keras_tuner.Tuner: ("save", "_get_tuner_fname", "_is_worker", "_configure_tensorboard_dir",
+                        "_get_tensorboard_dir"),
+    keras_tuner.oracles.HyperbandOracle: ("_get_num_brackets", "_get_num_rounds", "_get_size"),
+    tuner_utils: ("convert_hyperparams_to_hparams",),
+}
+
+
+class AtomicOracle:
+    """Oracle mixin: `oracle.json` and every `trial.json` are written whole or not at all."""
+
+    def save(self):
+        write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        write_text(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), json.dumps(trial.get_state()))
+
+
+class AtomicTuner:
+    """Tuner mixin: the tuner's state file (`tuner0.json`) is written whole or not at all, and so is the oracle's."""
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        write_text(self._get_tuner_fname(), json.dumps(self.get_state()))
+
+
+class HParamsOnEveryBackend:
+    """Tuner mixin: a `TensorBoard` callback logs to `<log_dir>/<trial>/execution<k>`, with the trial's HParams.
+
+    KerasTuner does this on TensorFlow only (its `_configure_tensorboard_dir`
+    returns early on other backends, because `tensorboard.plugins.hparams.api`
+    imports TensorFlow); this writes the HParams with `summary_v2`, which does not.
+    """
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        for callback in callbacks:
+            if callback.__class__.__name__ == "TensorBoard":
+                callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
+                hparams = tuner_utils.convert_hyperparams_to_hparams(trial.hyperparameters, hparams_summary)
+                with EventWriter(callback.log_dir) as writer:
+                    writer.write([hparams_summary.hparams_pb(hparams, trial_id=trial.trial_id)], step=0)
+
+
+def hyperband_trials(oracle):
+    """How many trials a `HyperbandOracle` plans in all, its brackets counted round by round."""
+    return sum(oracle._get_size(bracket, round_) for bracket in range(oracle._get_num_brackets())
+               for round_ in range(oracle._get_num_rounds(bracket)))
+
+
+def oracle_file(oracle):
+    """The path of the oracle's saved state (`oracle.json` in the project folder)."""
+    return oracle._get_oracle_fname()
+
+
+def keep_trial_running(oracle, tuner_id, trial):
+    """Marks `trial` as running on worker `tuner_id` again, and out of the queue of trials to retry."""
+    oracle.ongoing_trials[tuner_id] = trial
+    while trial.trial_id in oracle._retry_queue:
+        oracle._retry_queue.remove(trial.trial_id)

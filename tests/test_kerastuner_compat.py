@@ -1,0 +1,58 @@
+"""The KerasTuner names polykeras relies on that are not public API: each must still exist, as polykeras uses it."""
+
+import inspect
+import json
+import os
+
+import keras_tuner
+import pytest
+
+from polykeras import kerastuner_compat, tuning
+from polykeras.data import synthetic_polynomial
+
+pytestmark = pytest.mark.any_backend
+
+USES = [(owner, name) for owner, names in kerastuner_compat.PRIVATE_NAMES.items() for name in names]
+
+
+@pytest.mark.parametrize("owner, name", USES, ids=[f"{getattr(o, '__name__', o)}.{n}" for o, n in USES])
+def test_every_private_name_polykeras_uses_is_still_there(owner, name):
+    if name == "_retry_queue":  # an attribute an oracle sets in __init__
+        assert name in inspect.getsource(keras_tuner.Oracle.__init__)
+        return
+    assert hasattr(owner, name), f"KerasTuner {keras_tuner.__version__} has no {owner}.{name}"
+
+
+@pytest.mark.parametrize("owner, name, parameters", [
+    (keras_tuner.Oracle, "_save_trial", ["self", "trial"]),
+    (keras_tuner.Tuner, "_configure_tensorboard_dir", ["self", "callbacks", "trial", "execution"]),
+    (keras_tuner.Tuner, "_get_tensorboard_dir", ["self", "logdir", "trial_id", "execution"]),
+    (keras_tuner.oracles.HyperbandOracle, "_get_size", ["self", "bracket_num", "round_num"]),
+    (keras_tuner.oracles.HyperbandOracle, "_get_num_rounds", ["self", "bracket_num"]),
+])
+def test_the_overridden_and_called_methods_keep_their_signatures(owner, name, parameters):
+    assert list(inspect.signature(getattr(owner, name)).parameters) == parameters
+
+
+def test_kerastuner_itself_is_not_patched_and_every_state_file_is_whole_json(tmp_path):
+    import keras_tuner.src.utils
+
+    assert keras_tuner.src.utils.save_json.__module__ == "keras_tuner.src.utils"
+    x, y = synthetic_polynomial([1, 2, 3])
+    tuner = tuning.make_tuner("random", tuning.PolynomialHyperModel(x, y), max_trials=2, max_epochs=2,
+                              directory=str(tmp_path), project_name="p")
+    assert isinstance(tuner.oracle, kerastuner_compat.AtomicOracle) and isinstance(tuner, kerastuner_compat.AtomicTuner)
+    tuner.search(epochs=2, verbose=0)
+    written = [os.path.join(root, f) for root, _, files in os.walk(tmp_path) for f in files]
+    assert not [f for f in written if ".tmp-" in f]
+    for path in [f for f in written if f.endswith(".json")]:
+        with open(path) as f:
+            json.load(f)
+    names = [os.path.basename(f) for f in written]
+    assert {"oracle.json", "tuner0.json", "polykeras_search.json"} <= set(names) and names.count("trial.json") == 2
+
+
+def test_hyperband_plans_the_trials_kerastuner_runs(tmp_path):
+    x, y = synthetic_polynomial([1, 2, 3])
+    tuner = tuning.make_tuner("hyperband", tuning.PolynomialHyperModel(x, y), max_epochs=9, directory=str(tmp_path))
+    assert tuning.planned_trials(tuner) == 12  # factor 9 over 9 epochs: 9 + 1 in one bracket, 2 in the other
