@@ -21,12 +21,14 @@ Example:
 >>> run_search(spec, workers=2)  # doctest: +SKIP
 """
 
+import _thread
 import glob
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -41,6 +43,8 @@ from polykeras.saving import load_model
 MAX_WORKER_RESTARTS = 3
 MAX_CHIEF_RESTARTS = 3
 CHIEF_START_SECONDS = 120
+# A chief that no worker has called for this long, with trials unfinished, stops (keras-tuner#915: it waited forever).
+CHIEF_TIMEOUT_SECONDS = 1800
 POLL_SECONDS = 0.2
 DATA_FILE = "polykeras_data.npz"
 MODEL_FILE = "polykeras_model.keras"
@@ -322,7 +326,8 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
     return time.perf_counter() - start
 
 
-def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, **options):
+def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, chief_timeout=CHIEF_TIMEOUT_SECONDS,
+           **options):
     """`polykeras.search`: `tuning.search`, in this process, over N worker processes, or as one of them.
 
     With `workers=N` the search runs as KerasTuner's distributed mode on
@@ -339,13 +344,15 @@ def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, **opti
         task, x, y, on_trial_end, **options: As `polykeras.tuning.search`.
         workers: Worker processes on 127.0.0.1 (0: search in this process).
         port: The chief's port with `workers` (0: a free one).
+        chief_timeout: Seconds a chief waits for a call from any worker
+            while the search is unfinished before it stops (`take_part`).
 
     Returns:
         A `SearchResult`; None in a distributed worker process.
     """
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is not None:
-        return take_part(role, task, x, y, on_trial_end=on_trial_end, **options)
+        return take_part(role, task, x, y, on_trial_end=on_trial_end, chief_timeout=chief_timeout, **options)
     tuning.check_search_args(task, workers=workers, port=port)
     if not workers:
         return tuning.search(task, x, y, on_trial_end=on_trial_end, **options)
@@ -359,7 +366,7 @@ def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, **opti
     spec = {"task": tuning.task_name(task), "tuner": setup.tuner, "max_trials": setup.max_trials,
             "max_epochs": setup.max_epochs, "directory": setup.directory, "project_name": setup.project_name,
             "lr_range": list(hypermodel.lr_range), "optimizers": list(hypermodel.optimizers) or None,
-            "seed": setup.seed, "verbose": setup.verbose}
+            "seed": setup.seed, "verbose": setup.verbose, "chief_timeout": chief_timeout}
     if isinstance(hypermodel, ModelHyperModel):
         spec.update(model=shareable_model(task, setup.project), data=shareable_data(hypermodel, None, setup.project),
                     batch_size=hypermodel.batch_size,
@@ -375,27 +382,70 @@ def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, **opti
     return tuning.SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
 
 
-def take_part(role, task, x=None, y=None, *, on_trial_end=None, **options):
+def take_part(role, task, x=None, y=None, *, on_trial_end=None, chief_timeout=CHIEF_TIMEOUT_SECONDS, **options):
     """Runs this process as KerasTuner's chief (`role="chief"`, serving the oracle) or as worker `role`.
 
     A restarted chief keeps the trials its workers still run
     (`keep_ongoing_trials`); a worker's oracle calls outlive a chief's
-    restart (`ReconnectingOracle`).
+    restart (`ReconnectingOracle`). A chief that no worker calls for
+    `chief_timeout` seconds while the search is unfinished (its workers
+    died) stops with `RunError`, naming the open trials; workers started
+    again under the same ids before then resume them.
 
     Returns:
         The chief's `SearchResult`; None in a worker.
+
+    Raises:
+        RunError: in the chief, after `chief_timeout` seconds without a call.
     """
+    if isinstance(chief_timeout, bool) or not isinstance(chief_timeout, (int, float)) or chief_timeout <= 0:
+        raise InvalidArgumentError(f"chief_timeout must be a number of seconds > 0. "
+                                   f"Received: chief_timeout={chief_timeout!r}", "chief_timeout")
     start = time.perf_counter()
     setup = tuning.prepare_search(task, tuning.search_data(task, x, y), **options)
     searched = tuning.build_tuner(setup)
-    if role == "chief":
-        keep_ongoing_trials(searched.oracle)
-    else:
-        searched.oracle = ReconnectingOracle(searched.oracle)
-    tuning.run_trials(searched, setup, on_trial_end, write_config=role == "chief")
     if role != "chief":
+        searched.oracle = ReconnectingOracle(searched.oracle)
+        tuning.run_trials(searched, setup, on_trial_end, write_config=False)
         return None
+    keep_ongoing_trials(searched.oracle)
+    watchdog = _Watchdog(searched.oracle, chief_timeout)
+    try:
+        tuning.run_trials(searched, setup, on_trial_end)  # serves the oracle until the workers are done
+    except KeyboardInterrupt:
+        if watchdog.open_trials is None:
+            raise
+        raise RunError(f"no worker called the chief for {chief_timeout:g} s and the search is unfinished "
+                       f"(open trials: {watchdog.open_trials}); the chief stops. Start the workers again "
+                       f"with the same KERASTUNER_TUNER_ID, and the chief, to resume.") from None
+    finally:
+        watchdog.stop()
     return tuning.SearchResult.from_tuner(searched, setup.max_epochs, setup.board, time.perf_counter() - start)
+
+
+class _Watchdog:
+    """Interrupts the chief's main thread once no worker has called its oracle for `seconds` (see `take_part`)."""
+
+    def __init__(self, oracle, seconds):
+        self.oracle, self.seconds = oracle, seconds
+        self.open_trials = None
+        self._since = time.monotonic()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._watch, name="polykeras-chief-watchdog", daemon=True).start()
+
+    def _watch(self):
+        while not self._stopped.wait(min(1.0, self.seconds / 4)):
+            last = max(self.oracle.last_call or self._since, self._since)
+            if time.monotonic() - last >= self.seconds:
+                running = {f"{t.trial_id} ({tuner})" for tuner, t in self.oracle.ongoing_trials.items()}
+                running |= {t.trial_id for t in self.oracle.trials.values() if t.status == "RUNNING"
+                            and t not in self.oracle.ongoing_trials.values()}
+                self.open_trials = ", ".join(sorted(running)) or "none started"
+                _thread.interrupt_main()
+                return
+
+    def stop(self):
+        self._stopped.set()
 
 
 def main(argv=None):

@@ -114,19 +114,38 @@ class _Hyperband(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerast
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
-class _RandomSearchOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.RandomSearchOracle):
+class _RecordsCalls:
+    """Oracle mixin: `last_call`, when a tuner (a worker, in a distributed search) last asked for or reported a trial."""
+
+    last_call = None
+
+    def create_trial(self, tuner_id):
+        self.last_call = time.monotonic()
+        return super().create_trial(tuner_id)
+
+    def update_trial(self, trial_id, metrics, step=0):
+        self.last_call = time.monotonic()
+        return super().update_trial(trial_id, metrics, step=step)
+
+    def end_trial(self, trial):
+        self.last_call = time.monotonic()
+        return super().end_trial(trial)
+
+
+class _RandomSearchOracle(_RecordsCalls, kerastuner_compat.AtomicOracle, keras_tuner.oracles.RandomSearchOracle):
     pass
 
 
-class _BayesianOptimizationOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.BayesianOptimizationOracle):
+class _BayesianOptimizationOracle(_RecordsCalls, kerastuner_compat.AtomicOracle,
+                                  keras_tuner.oracles.BayesianOptimizationOracle):
     pass
 
 
-class _GridSearchOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.GridSearchOracle):
+class _GridSearchOracle(_RecordsCalls, kerastuner_compat.AtomicOracle, keras_tuner.oracles.GridSearchOracle):
     pass
 
 
-class _HyperbandOracle(kerastuner_compat.AtomicOracle, keras_tuner.oracles.HyperbandOracle):
+class _HyperbandOracle(_RecordsCalls, kerastuner_compat.AtomicOracle, keras_tuner.oracles.HyperbandOracle):
     pass
 
 

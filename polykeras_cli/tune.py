@@ -27,6 +27,9 @@ def add_tune_arguments(tune, add_outputs, seed_type):
     tune.add_argument("--from-lr-find", action="store_true", help="centre the search on the LR range test's suggestion")
     tune.add_argument("--workers", type=int, default=0, help="worker processes on 127.0.0.1 (default: 0, in-process)")
     tune.add_argument("--port", type=int, default=0, help="the chief's port with --workers (default: a free one)")
+    tune.add_argument("--chief-timeout", type=float, default=1800.0, metavar="SECONDS",
+                      help="a chief no worker calls for this long, with trials unfinished, stops with exit 1 "
+                           "(default: 1800)")
     tune.add_argument("--seed", type=seed_type, default=0, help="seed (default: 0)")
     tune.add_argument("--save", metavar="PATH.keras", help="retrain the best and save it")
     tune.add_argument("--overwrite-save", action="store_true", help="allow --save to replace an existing file")
@@ -118,7 +121,8 @@ def cmd_tune(args):
         task, x, y, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
         directory=args.directory or os.path.join("logs", "tune"), project_name=args.project_name,
         overwrite=args.overwrite, workers=args.workers, lr_range=lr_range, optimizers=optimizers, seed=args.seed,
-        port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0, **options,
+        port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0,
+        chief_timeout=args.chief_timeout, **options,
     )
     if result is None:  # a worker of a distributed search (KERASTUNER_TUNER_ID set)
         return 0

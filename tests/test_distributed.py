@@ -228,3 +228,71 @@ def test_a_chief_and_a_worker_started_with_kerastuners_variables_finish_the_sear
     assert re.search(r"^best: \{'learning_rate': ", out["chief"], re.M)
     trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "tune" / "poly").glob("trial_*/trial.json")]
     assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
+
+
+def _chief_and_worker(tmp_path, chief_timeout, *extra):
+    """Starts `tune poly` as a chief and as worker tuner0 through KerasTuner's variables; returns (processes, start)."""
+    from polykeras.distributed import free_port
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+           "KERASTUNER_ORACLE_PORT": str(free_port())}
+    args = [sys.executable, "-m", "polykeras_cli", *POLY_ARGS, "--tuner", "random", "--max-trials", "2",
+            "--max-epochs", "300", "--chief-timeout", str(chief_timeout), *extra]
+
+    def start(role):
+        return subprocess.Popen(args, cwd=tmp_path, env={**env, "KERASTUNER_TUNER_ID": role},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    return {role: start(role) for role in ("chief", "tuner0")}, start
+
+
+def _kill_worker_in_its_first_trial(tmp_path, worker):
+    trial = tmp_path / "logs" / "tune" / "poly" / "trial_0" / "trial.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (trial.exists() and (tmp_path / "logs" / "tune" / "poly" / "tensorboard"
+                                                                   / "0").exists()):
+        time.sleep(0.05)
+    assert json.loads(trial.read_text())["status"] == "RUNNING"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+
+
+@pytest.mark.any_backend("jax")
+@pytest.mark.timeout(300)
+def test_a_chief_whose_workers_all_died_names_the_open_trials_and_exits_1(tmp_path):
+    """keras-tuner#915: KerasTuner's chief waits forever; this one stops after --chief-timeout seconds without a call."""
+    processes, _ = _chief_and_worker(tmp_path, 6)
+    try:
+        _kill_worker_in_its_first_trial(tmp_path, processes["tuner0"])
+        killed = time.monotonic()
+        out = processes["chief"].communicate(timeout=120)[0]
+        waited = time.monotonic() - killed
+    finally:
+        for p in processes.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert processes["chief"].returncode == 1, out
+    assert out.rstrip().splitlines()[-1] == (
+        "error: no worker called the chief for 6 s and the search is unfinished (open trials: 0 (tuner0)); the "
+        "chief stops. Start the workers again with the same KERASTUNER_TUNER_ID, and the chief, to resume.")
+    assert 3 <= waited <= 60  # the timeout counts from the worker's last call, not from the kill
+
+
+@pytest.mark.any_backend
+@pytest.mark.timeout(300)
+def test_a_worker_that_comes_back_before_the_chief_timeout_resumes_its_trial(tmp_path):
+    processes, start = _chief_and_worker(tmp_path, 120)
+    try:
+        _kill_worker_in_its_first_trial(tmp_path, processes["tuner0"])
+        processes["tuner0"] = start("tuner0")
+        out = {role: p.communicate(timeout=240)[0] for role, p in processes.items()}
+    finally:
+        for p in processes.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert processes["tuner0"].returncode == 0 and processes["chief"].returncode == 0, out
+    trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "tune" / "poly").glob("trial_*/trial.json")]
+    assert sorted((t["trial_id"], t["status"]) for t in trials) == [("0", "COMPLETED"), ("1", "COMPLETED")]
