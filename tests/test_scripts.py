@@ -40,11 +40,16 @@ def test_train_mnist_script_trains_and_saves(tmp_path):
 
 @pytest.mark.slow
 def test_tune_script_searches_and_saves_the_best(tmp_path):
-    out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=2)
-    assert re.findall(r"^trial (\d)/2 ", out, re.M) == ["1", "2"]
-    assert re.search(r"^best: \{'learning_rate': ", out, re.M)
-    assert (tmp_path / "best_mnist_mlp.keras").is_file()
-    trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "scripts" / "tune" / "mnist").glob("trial_*/trial.json")]
+    out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=1, WORKERS=2)
+    suggestion = float(re.search(r"^lr_find suggests (\S+) ", out, re.M).group(1))
+    assert 1e-5 <= suggestion <= 1.0
+    rates = [float(r) for r in re.findall(r"^ +\d+  lr (\S+)  val_accuracy", out, re.M)]
+    assert len(rates) == 2 and all(suggestion / 10 <= r <= suggestion * 10 for r in rates)
+    assert re.findall(r"^tuner\d: pid \d+", out, re.M) and re.search(r"^best: \{'learning_rate': ", out, re.M)
+    assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.5  # one epoch of 4000 digits
+    assert (tmp_path / "best_convnet.keras").is_file()
+    project = tmp_path / "logs" / "scripts" / "tune" / "convnet"
+    trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
     assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
 
 
