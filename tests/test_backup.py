@@ -252,6 +252,63 @@ def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
     assert backed_up_epochs(str(folder)) == whole + 2 and not partial.exists()
 
 
+USERS_FIT = textwrap.dedent("""
+    import sys, time
+    import keras, numpy as np
+    from polykeras import Backup, backend
+
+    folder, epochs, pause, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    backend.set_random_seed(0)
+    a, b = keras.Input((6,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a, b], keras.layers.Dense(1)(keras.layers.BatchNormalization()(h)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(64, 6)).astype("float32"), rng.normal(size=(64, 3)).astype("float32")]
+    y = (x[0][:, :1] - 2 * x[1][:, 1:2]).astype("float32")
+
+    class Pause(keras.callbacks.Callback):  # time to kill the process between two backups
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(pause)
+
+    model.fit(x, y, epochs=epochs, batch_size=16, shuffle=False, verbose=0,
+              callbacks=[Backup(folder, budget=0, delete_at_end=False), Pause()])
+    state = [np.asarray(keras.ops.convert_to_numpy(v)) for v in model.variables + model.optimizer.variables]
+    np.savez(out, *state)
+""")
+
+
+@pytest.mark.any_backend  # the state restored is Keras's on every backend; subprocesses make it slow
+@pytest.mark.timeout(240)
+def test_a_users_batchnorm_adam_model_killed_and_resumed_ends_exactly_as_an_unbroken_run(tmp_path):
+    """A functional model with two inputs, BatchNormalization and Adam: weights, moving statistics and Adam's moments."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def fit(folder, pause, out):
+        return subprocess.Popen([sys.executable, "-c", USERS_FIT, str(folder), "8", str(pause), str(out)], cwd=REPO,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    unbroken = fit(tmp_path / "unbroken", 0, tmp_path / "unbroken.npz")
+    assert unbroken.wait(timeout=120) == 0, unbroken.stdout.read().decode()
+    killed = fit(tmp_path / "backup", 0.5, tmp_path / "never.npz")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and killed.poll() is None and backed_up_epochs(str(tmp_path / "backup")) < 3:
+            time.sleep(0.02)
+        killed.send_signal(signal.SIGKILL)
+    finally:
+        killed.kill()
+        output = killed.communicate()[0].decode()
+    assert killed.returncode == -signal.SIGKILL, output  # the fault fired, mid-run
+    assert 3 <= backed_up_epochs(str(tmp_path / "backup")) < 8 and not (tmp_path / "never.npz").exists()
+    resumed = fit(tmp_path / "backup", 0, tmp_path / "resumed.npz")
+    assert resumed.wait(timeout=120) == 0, resumed.stdout.read().decode()
+    with np.load(tmp_path / "unbroken.npz") as a, np.load(tmp_path / "resumed.npz") as b:
+        assert len(a.files) == len(b.files) > 10
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
 # Keras's own scenarios (keras/src/callbacks/backup_and_restore_test.py), with Backup in place of
 # BackupAndRestore(save_freq="epoch"): a layer counts the batches it has seen.
 

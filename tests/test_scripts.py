@@ -39,18 +39,24 @@ def test_train_mnist_script_trains_and_saves(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.any_backend("jax")  # workers, a model and its data shared through the project: once, in the JAX pass
 def test_tune_script_searches_and_saves_the_best(tmp_path):
     out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=1, WORKERS=2)
     suggestion = float(re.search(r"^lr_find suggests (\S+) ", out, re.M).group(1))
     assert 1e-5 <= suggestion <= 1.0
     rates = [float(r) for r in re.findall(r"^ +\d+  lr (\S+)  val_accuracy", out, re.M)]
-    assert len(rates) == 2 and all(suggestion / 10 <= r <= suggestion * 10 for r in rates)
+    assert len(rates) == 2 and all(suggestion / 10 <= r <= suggestion * 3 for r in rates)
     assert re.findall(r"^tuner\d: pid \d+", out, re.M) and re.search(r"^best: \{'learning_rate': ", out, re.M)
     assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.5  # one epoch of 4000 digits
     assert (tmp_path / "best_convnet.keras").is_file()
     project = tmp_path / "logs" / "scripts" / "tune" / "convnet"
     trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
     assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
+    # The workers got the model and the data through the project folder, and trained both trials.
+    assert (project / "polykeras_model.keras").is_file() and (project / "polykeras_data.npz").is_file()
+    pids = {int(p) for p in re.findall(r"^tuner\d: pid (\d+)", out, re.M)}
+    trainers = {int(f.name.rsplit(".", 2)[1]) for f in (project / "tensorboard").glob("*/execution0/train/*tfevents*")}
+    assert trainers and trainers <= pids
 
 
 def test_watch_a_convnet_script_logs_what_the_convnet_learned(tmp_path):

@@ -361,6 +361,34 @@ def test_tune_rejects_an_unknown_optimizer_before_writing(cli, tmp_path):
     assert code == 2 and err == "error: --max-epochs must be > 0. Received: 0\n"
 
 
+@pytest.mark.any_backend
+def test_the_search_space_file_is_never_read_half_written(tmp_path):
+    """Processes of one search write and read polykeras_search.json at once; a reader must see it whole."""
+    import threading
+
+    hypermodel = tuning.PolynomialHyperModel(*synthetic_polynomial([1, 2, 3]))
+    tuning.save_search_space(hypermodel, str(tmp_path))
+    stop, failures, reads = threading.Event(), [], [0]
+
+    def read():
+        while not stop.is_set():
+            try:
+                tuning.check_search_space(hypermodel, str(tmp_path), overwrite=False)
+            except Exception as e:  # a half-written file: JSONDecodeError
+                failures.append(e)
+            reads[0] += 1
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(3000):
+            tuning.save_search_space(hypermodel, str(tmp_path))
+    finally:
+        stop.set()
+        reader.join()
+    assert reads[0] > 100 and not failures, failures[:3]
+
+
 # lr_find on a model of the caller's: a two-input functional model with BatchNormalization and Adam.
 
 
