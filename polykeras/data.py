@@ -5,6 +5,7 @@ Everything here returns plain NumPy arrays and validates what it reads, raising
 """
 
 import csv
+import logging
 import math
 import os
 import zipfile
@@ -248,11 +249,9 @@ def load_mnist(source="auto"):
         except Exception as e:  # Keras raises plain Exception when the download fails.
             if source == "keras":
                 raise RunError(f"cannot load MNIST through Keras: {e}") from None
-            import sys
-
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-            print(f"warning: full MNIST unavailable ({reason}); using the bundled "
-                  "5,000-digit sample", file=sys.stderr)
+            logging.getLogger(__name__).warning("full MNIST unavailable (%s); using the bundled 5,000-digit sample",
+                                                reason)
             return (*load_mnist_sample(), "sample")
         return (*check_mnist_arrays(arrays, "keras.datasets.mnist"), "keras")
     if source.endswith(".npz") or os.path.sep in source:

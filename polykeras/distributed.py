@@ -9,7 +9,9 @@ restarts a worker that dies under the same id so the oracle hands it back its
 unfinished trial, restarts a chief that dies on the same port (its oracle
 reloads from disk, and the workers' calls wait for it or are made again
 through `ReconnectingOracle`), reports each finished trial from the oracle's
-files on disk, and stops every process it started by its PID.
+files on disk (to `on_trial_end`; the processes it starts and restarts go to
+the `polykeras.distributed` logger at INFO), and stops every process it
+started by its PID.
 
 On several machines, run the same `search` call on each with those three
 variables set (the chief's address in `KERASTUNER_ORACLE_IP`).
@@ -24,6 +26,7 @@ Example:
 import _thread
 import glob
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -47,6 +50,9 @@ CHIEF_START_SECONDS = 120
 CHIEF_TIMEOUT_SECONDS = 1800
 POLL_SECONDS = 0.2
 DATA_FILE = "polykeras_data.npz"
+# The processes it starts and restarts, at INFO; `polykeras tune` prints these lines, a script sees them with
+# logging.basicConfig(level=logging.INFO).
+logger = logging.getLogger(__name__)
 MODEL_FILE = "polykeras_model.keras"
 
 
@@ -123,7 +129,7 @@ class _Processes:
                                        stdout=log, stderr=subprocess.STDOUT)
         self.running[tuner_id] = process
         self.started.append(process)
-        print(f"{tuner_id}: pid {process.pid}", flush=True)
+        logger.info("%s: pid %d", tuner_id, process.pid)
 
     def stop_all(self):
         for process in self.started:
@@ -291,8 +297,8 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
                 raise RunError(f"{who} failed {limit + 1} times (last exit code {code}); "
                                f"search stopped, see {logs}/{name}.log")
             restarts[name] += 1
-            print(f"{name} exited with code {code}; starting it again {where} "
-                  f"(restart {restarts[name]} of {limit}), {meanwhile}", flush=True)
+            logger.info("%s exited with code %s; starting it again %s (restart %d of %d), %s", name, code, where,
+                     restarts[name], limit, meanwhile)
 
         for tuner_id in worker_ids:
             processes.start(tuner_id)
@@ -322,7 +328,7 @@ def run_search(spec, workers, port=0, total=None, objective=None, on_trial_end=N
         follower.poll()
     finally:
         processes.stop_all()
-    print(f"{workers} workers finished; process logs: {logs}", flush=True)
+    logger.info("%d workers finished; process logs: %s", workers, logs)
     return time.perf_counter() - start
 
 

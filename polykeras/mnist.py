@@ -14,6 +14,7 @@ Example:
 
 import dataclasses
 import hashlib
+import logging
 import math
 import time
 
@@ -37,6 +38,7 @@ MNIST_BATCH_SIZE = 128
 MNIST_DROPOUT = 0.1
 MNIST_ELASTIC = 1.5
 MNIST_LABEL_SMOOTHING = 0.1
+logger = logging.getLogger(__name__)
 # Training images on which the hidden units are compared after training.
 SYMMETRY_SAMPLES = 1000
 
@@ -144,7 +146,7 @@ class _ResumeNotice(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch > 0 and not getattr(self, "_said", False):
-            print(f"resuming from the backup: epochs 1-{epoch} already done")
+            logger.info("resuming from the backup: epochs 1-%d already done", epoch)
         self._said = True
 
 

@@ -19,6 +19,7 @@ Example:
 """
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -201,9 +202,30 @@ def as_flags(error):
     return message.replace(parameter, flag, 1) if message.startswith(parameter) else message
 
 
+class _CommandLineLog(logging.Handler):
+    """The library's log as the command line shows it: INFO lines on stdout, `warning: ...` on stderr.
+
+    Streams are looked up at each record, so that a redirected stdout (tests, `contextlib.redirect_stdout`) gets them.
+    """
+
+    def emit(self, record):
+        warning = record.levelno >= logging.WARNING
+        stream = sys.stderr if warning else sys.stdout
+        print(f"{'warning: ' if warning else ''}{record.getMessage()}", file=stream, flush=True)
+
+
+def _show_library_log():
+    logger = logging.getLogger("polykeras")
+    if not any(isinstance(h, _CommandLineLog) for h in logger.handlers):
+        logger.addHandler(_CommandLineLog())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv=None):
     """Runs the command line; returns the exit code."""
     argv = _join_signed_values(sys.argv[1:] if argv is None else list(argv))
+    _show_library_log()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -24,12 +24,17 @@ A chief that no worker calls for CHIEF_TIMEOUT seconds while trials are
 unfinished (its workers died) names them and exits with code 1.
 """
 
+import logging
 import os
+import sys
 
 import keras
 import numpy as np
 
 import polykeras
+
+logging.basicConfig(format="%(message)s", stream=sys.stdout)
+logging.getLogger("polykeras").setLevel(logging.INFO)  # polykeras says which processes it starts
 
 # Settings (the environment variables let CI run it small).
 DATA = os.environ.get("DATA", "sample")  # "keras" for all 70,000 digits (downloads them once)

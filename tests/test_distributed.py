@@ -157,7 +157,10 @@ def test_a_chief_that_dies_four_times_stops_the_search_with_exit_1(tmp_path):
 @pytest.mark.timeout(300)
 def test_a_distributed_search_from_a_python_script(tmp_path):
     script = (
+        "import logging, sys\n"
         "import polykeras\n"
+        "logging.basicConfig(format='%(message)s', stream=sys.stdout)\n"
+        "logging.getLogger('polykeras').setLevel(logging.INFO)\n"
         "def report(t):\n"
         "    print('trial', t['number'], t['total'], t['score'], t['best_score'], flush=True)\n"
         "result = polykeras.search('poly', tuner='random', max_trials=4, max_epochs=4, seed=3,\n"

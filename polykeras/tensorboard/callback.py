@@ -13,9 +13,9 @@ everything is on disk.
 """
 
 import copy
+import logging
 import os
 import queue
-import sys
 import threading
 import time
 import warnings
@@ -174,7 +174,7 @@ class TensorBoard(keras.callbacks.Callback):
                 try:
                     made = make() if callable(make) else scalar_value(*make) if isinstance(make, tuple) else make
                 except Exception as e:  # one bad summary (say, a NaN curve) must not stop the others
-                    print(f"warning: a TensorBoard summary at step {step} was skipped: {e}", file=sys.stderr)
+                    logging.getLogger(__name__).warning("a TensorBoard summary at step %d was skipped: %s", step, e)
                     continue
                 summaries.extend(made if isinstance(made, list) else [made])
             writers[writer].write(summaries, step, wall_time)
