@@ -65,6 +65,8 @@ model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=
 # 1. The learning-rate range test.
 found = polykeras.lr_find(model, x_train, y_train, batch_size=64)
 print(f"lr_find suggests {found.suggestion:.2g} ({found.method})")
+# Rounded, so that every machine of a distributed search, each running this test, searches the same space.
+lr_range = tuple(float(f"{rate:.2g}") for rate in (found.suggestion / 10, found.suggestion * 3))
 
 
 def report(trial):
@@ -76,7 +78,7 @@ def report(trial):
 #    where the loss was lowest, and Adam diverges not far above); rerunning the script continues it.
 result = polykeras.search(model, x_train, y_train, objective="val_accuracy", batch_size=64, tuner=TUNER,
                           max_trials=MAX_TRIALS, max_epochs=MAX_EPOCHS, directory=DIRECTORY, workers=WORKERS,
-                          lr_range=(found.suggestion / 10, found.suggestion * 3), chief_timeout=CHIEF_TIMEOUT,
+                          lr_range=lr_range, chief_timeout=CHIEF_TIMEOUT,
                           on_trial_end=report)
 if result is None:  # this process was a distributed worker; the chief reports
     raise SystemExit(0)

@@ -56,8 +56,8 @@ def _search_killing(tmp_path, args, victim, ready):
         pids = _read_pids(launcher, 3, lines)
         board = tmp_path / "logs" / "tune" / "poly" / "tensorboard"
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not ready(set(_trial_pids(board).values()) if board.exists() else set(),
-                                                        pids):
+        while not ready(set(_trial_pids(board).values()) if board.exists() else set(), pids):
+            assert time.monotonic() < deadline, "the moment to kill never came: the fault would not fire"
             time.sleep(0.05)
         os.kill(pids[victim], signal.SIGKILL)
         out, _ = launcher.communicate(timeout=300)

@@ -108,12 +108,33 @@ def test_float32_overflow_from_a_huge_learning_rate_is_caught(sample):
     start, logits, losses = Start(), Logits(), _Losses()
     with pytest.raises(LossBecameNaN, match="^loss became NaN at epoch 1;") as caught:
         train_mnist(sample, epochs=2, hidden=(16,), augment=False, learning_rate=1e20,
-                    callbacks=[start, logits, losses])
+                    callbacks=[start, logits, losses], steps_per_execution=1)  # the callback sees the first step
     assert not np.isfinite(logits.logits).all()  # one Adam step of ~1e20 per weight overflows float32 (max 3.4e38)
     assert math.isnan(losses.losses[0])
     # Nothing good was learned: the weights training started from are kept, bit for bit.
     for kept, first in zip(caught.value.model.get_weights(), start.weights, strict=True):
         np.testing.assert_array_equal(kept, first)
+
+
+@pytest.mark.parametrize("steps", [1, 8])
+def test_batch_callbacks_see_one_call_per_execution(sample, steps):
+    """train_mnist runs 8 steps per compiled call on TensorFlow by default: a batch callback is called once per 8."""
+
+    class Batches(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seen, self.epochs = [], 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append(batch)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs += 1
+
+    batches = Batches()
+    result = train_mnist(sample, epochs=1, hidden=(16,), augment=False, steps_per_execution=steps, callbacks=[batches])
+    steps_per_epoch = -(-len(sample[0][0]) // 128)  # 32 for the sample's 4,000 digits
+    assert batches.seen == list(range(steps - 1, steps_per_epoch, steps)) and batches.epochs == 1
+    assert int(result.model.optimizer.iterations) == steps_per_epoch  # every step ran, whatever the grouping
 
 
 def test_dead_relus_stop_the_run_as_collapsed(sample):

@@ -45,7 +45,7 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
     suggestion = float(re.search(r"^lr_find suggests (\S+) ", out, re.M).group(1))
     assert 1e-5 <= suggestion <= 1.0
     rates = [float(r) for r in re.findall(r"^ +\d+  lr (\S+)  val_accuracy", out, re.M)]
-    assert len(rates) == 2 and all(suggestion / 10 <= r <= suggestion * 3 for r in rates)
+    assert len(rates) == 2 and all(0.09 * suggestion <= r <= 3.1 * suggestion for r in rates)  # the range, rounded
     assert re.findall(r"^tuner\d: pid \d+", out, re.M) and re.search(r"^best: \{'learning_rate': ", out, re.M)
     assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.5  # one epoch of 4000 digits
     assert (tmp_path / "best_convnet.keras").is_file()

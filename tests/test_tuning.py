@@ -209,11 +209,19 @@ def test_tune_json_and_resume(cli, tmp_path):
     scores = [t["score"] for t in first["trials"]]
     assert scores == sorted(scores) and first["best_score"] == scores[0]
     # The same command again: nothing is redone; with more trials, only the new ones run.
-    assert cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "3", "--json", "b.json")[0] == 0
+    project = tmp_path / "logs" / "tune" / "poly"
+    saved = {p: p.read_bytes() for p in project.glob("trial_*/trial.json")}
+    events = sorted(project.glob("tensorboard/*/execution0/train/*tfevents*"))
+    code, out, err = cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "3", "--json", "b.json")
+    assert code == 0 and not re.search(r"^trial \d", out, re.M), out  # no trial ran
     assert json.loads((tmp_path / "b.json").read_text())["trials"] == first["trials"]
-    assert cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "5", "--json", "c.json")[0] == 0
+    assert {p: p.read_bytes() for p in project.glob("trial_*/trial.json")} == saved
+    assert sorted(project.glob("tensorboard/*/execution0/train/*tfevents*")) == events  # nothing trained
+    code, out, err = cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "5", "--json", "c.json")
+    assert code == 0 and len(re.findall(r"^trial \d/5 ", out, re.M)) == 2, out  # the two new ones alone
     more = json.loads((tmp_path / "c.json").read_text())["trials"]
     assert len(more) == 5 and all(t in more for t in first["trials"])
+    assert all(p.read_bytes() == content for p, content in saved.items())
 
 
 @pytest.mark.any_backend("jax")
@@ -307,6 +315,9 @@ def test_tune_from_lr_find_centres_the_range(cli, tmp_path):
     suggestion = float(re.search(r"lr-find suggests ([\d.e-]+)", out).group(1))
     for trial in json.loads((tmp_path / "c.json").read_text())["trials"]:
         assert suggestion / 10.01 <= trial["hyperparameters"]["learning_rate"] <= min(1.0, suggestion * 10.01)
+    # The space itself, as saved: a decade either side of the printed suggestion, not the default 1e-3..1.
+    low, high = json.loads((tmp_path / "logs" / "tune" / "poly" / "polykeras_search.json").read_text())["learning_rate"]
+    assert low == pytest.approx(suggestion / 10, rel=2e-3) and high == pytest.approx(min(1.0, suggestion * 10), rel=2e-3)
 
 
 TUNE_BAD_INPUT = [
