@@ -8,7 +8,7 @@ one-dimensional resampling passes (the rotation split into three shears, as
 in Paeth's method), each a linear interpolation between two neighbours along
 one axis, taken with two one-dimensional gathers from the flattened image.
 Only `keras.ops`: on this 2-core CPU, with `train-mnist`'s default callbacks,
-the augmented epoch costs 1.5x the plain one on TensorFlow and 1.2x on JAX
+the augmented epoch costs 1.4x the plain one on TensorFlow and 1.03x on JAX
 (`benchmarks/augmentation_cost.py`; it was 9x on JAX with Keras's layers).
 
 Example:

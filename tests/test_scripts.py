@@ -39,7 +39,7 @@ def test_train_mnist_script_trains_and_saves(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.any_backend("jax")  # workers, a model and its data shared through the project: once, in the JAX pass
+@pytest.mark.any_backend  # a distributed search from a Python script, with a model of its own: once (TF pass)
 def test_tune_script_searches_and_saves_the_best(tmp_path):
     out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=1, WORKERS=2)
     suggestion = float(re.search(r"^lr_find suggests (\S+) ", out, re.M).group(1))
@@ -47,6 +47,11 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
     rates = [float(r) for r in re.findall(r"^ +\d+  lr (\S+)  val_accuracy", out, re.M)]
     assert len(rates) == 2 and all(0.09 * suggestion <= r <= 3.1 * suggestion for r in rates)  # the range, rounded
     assert re.findall(r"^tuner\d: pid \d+", out, re.M) and re.search(r"^best: \{'learning_rate': ", out, re.M)
+    # Each finished trial reported once, numbered by the chief's finished trials, with the best so far.
+    reported = re.findall(r"^trial (\d)/2  lr \S+  val_accuracy (\S+)  best (\S+)", out, re.M)
+    assert [n for n, _, _ in reported] == ["1", "2"]
+    assert float(reported[-1][2]) == max(float(score) for _, score, _ in reported)
+    assert float(re.search(r"^best: .* \(val_accuracy (\S+)\)", out, re.M).group(1)) == float(reported[-1][2])
     assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.5  # one epoch of 4000 digits
     assert (tmp_path / "best_convnet.keras").is_file()
     project = tmp_path / "logs" / "scripts" / "tune" / "convnet"
