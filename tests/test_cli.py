@@ -214,9 +214,12 @@ def mnist_model(tmp_path_factory):
     """A small MLP trained on the sample through the CLI, saved to .keras."""
     import polykeras_cli
 
-    path = tmp_path_factory.mktemp("mnist") / "mlp.keras"
-    assert polykeras_cli.main(["train-mnist", *QUICK, "--epochs", "3", "--no-log", "--save", str(path)]) == 0
-    return path
+    folder = tmp_path_factory.mktemp("mnist")
+    # Its own runs folder: in the working directory, the TensorFlow and JAX passes would train the same run at
+    # once, and the second would stop with "the same run is in progress".
+    assert polykeras_cli.main(["train-mnist", *QUICK, "--epochs", "3", "--no-log", "--log-dir", str(folder / "logs"),
+                               "--save", str(folder / "mlp.keras")]) == 0
+    return folder / "mlp.keras"
 
 
 def test_no_deskew_trains_a_model_without_the_deskew_layer(cli, tmp_path, mnist_model):
