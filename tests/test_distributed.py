@@ -172,10 +172,7 @@ def test_a_chief_and_a_worker_started_with_kerastuners_variables_finish_the_sear
                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out = {role: p.communicate(timeout=240)[0] for role, p in processes.items()}
     finally:
-        for p in processes.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        _stop_all(processes)
     assert processes["tuner0"].returncode == 0, out["tuner0"]
     assert processes["chief"].returncode == 0, out["chief"]
     # The worker reports each trial it ran, numbered by the chief's finished trials.
@@ -183,6 +180,14 @@ def test_a_chief_and_a_worker_started_with_kerastuners_variables_finish_the_sear
     assert re.search(r"^best: \{'learning_rate': ", out["chief"], re.M)
     trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "tune" / "poly").glob("trial_*/trial.json")]
     assert sorted(t["status"] for t in trials) == ["COMPLETED", "COMPLETED"]
+
+
+def _stop_all(processes):
+    """Kills, by PID, each of `{role: Popen}` still running."""
+    for p in processes.values():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def _chief_and_worker(tmp_path, chief_timeout, *extra):
@@ -224,10 +229,7 @@ def test_a_chief_whose_workers_all_died_names_the_open_trials_and_exits_1(tmp_pa
         out = processes["chief"].communicate(timeout=120)[0]
         waited = time.monotonic() - killed
     finally:
-        for p in processes.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        _stop_all(processes)
     assert processes["chief"].returncode == 1, out
     assert out.rstrip().splitlines()[-1] == (
         "error: no worker called the chief for 6 s and the search is unfinished (open trials: 0 (tuner0)); the "
@@ -244,10 +246,7 @@ def test_a_worker_that_comes_back_before_the_chief_timeout_resumes_its_trial(tmp
         processes["tuner0"] = start("tuner0")
         out = {role: p.communicate(timeout=240)[0] for role, p in processes.items()}
     finally:
-        for p in processes.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        _stop_all(processes)
     assert processes["tuner0"].returncode == 0 and processes["chief"].returncode == 0, out
     trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "tune" / "poly").glob("trial_*/trial.json")]
     assert sorted((t["trial_id"], t["status"]) for t in trials) == [("0", "COMPLETED"), ("1", "COMPLETED")]
