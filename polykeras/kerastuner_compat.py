@@ -12,6 +12,9 @@ one fails that test rather than a search.
   and `BaseTuner.save`, and read the files' names from
   `_get_oracle_fname`, `_get_trial_dir`, `_get_tuner_fname` and
   `_is_worker`.
+- `RetriesUnfinishedTrials` overrides `Oracle.reload` and edits its
+  `_retry_queue`: KerasTuner's reload retrains a finished trial, or never
+  finishes a started one, when the search was killed at the wrong moment.
 - `HParamsOnEveryBackend` overrides `Tuner._configure_tensorboard_dir`, which
   returns early on backends other than TensorFlow, and uses
   `_get_tensorboard_dir` and `tuner_utils.convert_hyperparams_to_hparams`.
@@ -33,7 +36,7 @@ from polykeras.tensorboard import EventWriter
 
 # What the classes and functions below use, by owner: checked by tests/test_kerastuner_compat.py.
 PRIVATE_NAMES = {
-    keras_tuner.Oracle: ("save", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "_retry_queue"),
+    keras_tuner.Oracle: ("save", "reload", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "_retry_queue"),
     keras_tuner.Tuner: ("save", "_get_tuner_fname", "_is_worker", "_configure_tensorboard_dir",
                         "_get_tensorboard_dir"),
     keras_tuner.oracles.HyperbandOracle: ("_get_num_brackets", "_get_num_rounds", "_get_size"),
@@ -49,6 +52,26 @@ class AtomicOracle:
 
     def _save_trial(self, trial):
         write_text(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), json.dumps(trial.get_state()))
+
+
+class RetriesUnfinishedTrials:
+    """Oracle mixin: a reloaded oracle retries every unfinished trial, and no finished one.
+
+    KerasTuner's `Oracle.reload` queues the saved `ongoing_trials` for retry.
+    `end_trial` saves that map before it takes the ended trial out, so a
+    search killed between one trial's end and the next trial's start trained
+    the finished trial again when it resumed. And `create_trial` saves the new
+    trial before the map, so a search killed between the two left that trial
+    RUNNING in no queue, never to finish. This queues exactly the trials
+    saved as RUNNING or INVALID (waiting for a retry), each once.
+    """
+
+    def reload(self):
+        super().reload()
+        unfinished = [trial_id for trial_id, trial in sorted(self.trials.items())
+                      if trial.status in ("RUNNING", "INVALID") and trial_id not in self._retry_queue]
+        self._retry_queue = [trial_id for trial_id in self._retry_queue
+                             if self.trials[trial_id].status in ("RUNNING", "INVALID")] + unfinished
 
 
 class AtomicTuner:

@@ -132,20 +132,23 @@ class _RecordsCalls:
         return super().end_trial(trial)
 
 
-class _RandomSearchOracle(_RecordsCalls, kerastuner_compat.AtomicOracle, keras_tuner.oracles.RandomSearchOracle):
+class _Oracle(_RecordsCalls, kerastuner_compat.RetriesUnfinishedTrials, kerastuner_compat.AtomicOracle):
+    """What polykeras adds to each KerasTuner oracle: `last_call`, a resume that runs each trial once, atomic files."""
+
+
+class _RandomSearchOracle(_Oracle, keras_tuner.oracles.RandomSearchOracle):
     pass
 
 
-class _BayesianOptimizationOracle(_RecordsCalls, kerastuner_compat.AtomicOracle,
-                                  keras_tuner.oracles.BayesianOptimizationOracle):
+class _BayesianOptimizationOracle(_Oracle, keras_tuner.oracles.BayesianOptimizationOracle):
     pass
 
 
-class _GridSearchOracle(_RecordsCalls, kerastuner_compat.AtomicOracle, keras_tuner.oracles.GridSearchOracle):
+class _GridSearchOracle(_Oracle, keras_tuner.oracles.GridSearchOracle):
     pass
 
 
-class _HyperbandOracle(_RecordsCalls, kerastuner_compat.AtomicOracle, keras_tuner.oracles.HyperbandOracle):
+class _HyperbandOracle(_Oracle, keras_tuner.oracles.HyperbandOracle):
     pass
 
 

@@ -56,3 +56,40 @@ def test_hyperband_plans_the_trials_kerastuner_runs(tmp_path):
     x, y = synthetic_polynomial([1, 2, 3])
     tuner = tuning.make_tuner("hyperband", tuning.PolynomialHyperModel(x, y), max_epochs=9, directory=str(tmp_path))
     assert tuning.planned_trials(tuner) == 12  # factor 9 over 9 epochs: 9 + 1 in one bracket, 2 in the other
+
+
+class _Killed(BaseException):
+    """The SIGKILL, as the oracle's next `save` call."""
+
+
+@pytest.mark.parametrize("killed", ["after a trial ended", "between a new trial's file and the oracle's"])
+def test_a_reloaded_oracle_runs_each_trial_once(tmp_path, killed):
+    x, y = synthetic_polynomial([1, 2, 3])
+
+    def tuner(overwrite):
+        return tuning.make_tuner("random", tuning.PolynomialHyperModel(x, y), max_trials=4, max_epochs=2,
+                                 directory=str(tmp_path), project_name="p", overwrite=overwrite)
+
+    searching = tuner(overwrite=True)
+    searching.save()  # the tuner's state file, without which nothing reloads
+    first = searching.oracle.create_trial("tuner0")
+    searching.oracle.update_trial(first.trial_id, {"val_loss": 1.0})
+    first.status = "COMPLETED"
+    searching.oracle.end_trial(first)
+    # The fault: KerasTuner saved the finished trial as still running on tuner0. A chief's oracle keeps that
+    # state on disk until a worker asks for its next trial.
+    assert json.loads((tmp_path / "p" / "oracle.json").read_text())["ongoing_trials"] == {"tuner0": "0"}
+    if killed != "after a trial ended":
+        def kill():
+            raise _Killed
+
+        searching.oracle.save = kill
+        with pytest.raises(_Killed):
+            searching.oracle.create_trial("tuner1")
+        assert json.loads((tmp_path / "p" / "trial_1" / "trial.json").read_text())["status"] == "RUNNING"
+
+    resumed = tuner(overwrite=False).oracle
+    handed = [resumed.create_trial(tuner).trial_id for tuner in ("tuner0", "tuner1", "tuner2")]
+    # KerasTuner's own reload hands out "0" again, and leaves "1" unfinished in the second case.
+    assert handed == ["1", "2", "3"]
+    assert resumed.get_trial("0").status == "COMPLETED"
