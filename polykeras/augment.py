@@ -29,7 +29,7 @@ import numpy as np
 from keras import ops
 
 from polykeras import backend
-from polykeras.errors import InvalidArgumentError
+from polykeras.checks import check_int, check_number
 
 
 @keras.saving.register_keras_serializable(package="polykeras")
@@ -62,12 +62,9 @@ class RandomAffine(keras.layers.Layer):
                  **kwargs):
         super().__init__(**kwargs)
         for name, value in (("rotation", rotation), ("zoom", zoom), ("translation", translation)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 0.5:
-                raise InvalidArgumentError(f"{name} must be a number in [0, 0.5). Received: {name}={value!r}")
-        if isinstance(elastic, bool) or not isinstance(elastic, (int, float)) or not 0 <= elastic <= 8:
-            raise InvalidArgumentError(f"elastic must be a number of pixels in [0, 8]. Received: elastic={elastic!r}")
-        if isinstance(elastic_grid, bool) or not isinstance(elastic_grid, int) or elastic_grid < 2:
-            raise InvalidArgumentError(f"elastic_grid must be an integer >= 2. Received: elastic_grid={elastic_grid!r}")
+            check_number(value, name, at_least=0, below=0.5)
+        check_number(elastic, "elastic", at_least=0, at_most=8)  # pixels
+        check_int(elastic_grid, "elastic_grid", at_least=2)
         self.rotation = float(rotation)
         self.zoom = float(zoom)
         self.translation = float(translation)

@@ -39,6 +39,7 @@ import keras
 import numpy as np
 
 from polykeras.atomic import atomic_file, remove_stale
+from polykeras.checks import check_number
 from polykeras.errors import RunError
 
 BACKUP_FILE = "backup.npz"
@@ -77,8 +78,7 @@ class Backup(keras.callbacks.Callback):
         super().__init__()
         if not backup_dir:
             raise ValueError(f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}")
-        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
-            raise ValueError(f"budget must be a number in [0, 1). Received: budget={budget!r}")
+        check_number(budget, "budget", at_least=0, below=1)
         if not callable(clock):
             raise ValueError(f"clock must be a function that returns the time. Received: clock={clock!r}")
         self.backup_dir = backup_dir

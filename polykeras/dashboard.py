@@ -15,6 +15,7 @@ The server lives as long as this process (TensorBoard has no stop call):
 
 import os
 
+from polykeras.checks import check_int
 from polykeras.errors import InvalidArgumentError
 
 
@@ -36,9 +37,8 @@ def serve(logdir="logs", port=6006, reload_interval=5.0):
         InvalidArgumentError: for a missing folder, a bad or busy port.
     """
     if not os.path.isdir(logdir):
-        raise InvalidArgumentError(f"--logdir is not a folder. Received: {logdir}")
-    if not 0 <= port <= 65535:
-        raise InvalidArgumentError(f"--port must be from 0 to 65535. Received: {port}")
+        raise InvalidArgumentError(f"logdir is not a folder. Received: logdir={logdir!r}", "logdir")
+    check_int(port, "port", at_least=0, at_most=65535)
     from tensorboard import program
 
     board = program.TensorBoard()
@@ -47,7 +47,7 @@ def serve(logdir="logs", port=6006, reload_interval=5.0):
     try:
         url = board.launch()
     except program.TensorBoardPortInUseError:
-        raise InvalidArgumentError(f"--port is in use. Received: {port}") from None
+        raise InvalidArgumentError(f"port is in use. Received: port={port!r}", "port") from None
     except program.TensorBoardServerException as e:
         raise InvalidArgumentError(f"TensorBoard cannot serve on 127.0.0.1:{port}: {e}") from None
     return board, url

@@ -13,6 +13,7 @@ from importlib import resources
 
 import numpy as np
 
+from polykeras.checks import check_int, check_number
 from polykeras.errors import InvalidArgumentError, RunError
 
 
@@ -74,10 +75,8 @@ def synthetic_polynomial(true_coefficients, samples=100, noise=0.1, x_range=(-1.
     >>> y.tolist()
     [2.0, 1.0, 6.0]
     """
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InvalidArgumentError(f"samples must be a positive integer. Received: samples={samples!r}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise InvalidArgumentError(f"noise must be a finite number >= 0. Received: noise={noise!r}")
+    check_int(samples, "samples")
+    check_number(noise, "noise", at_least=0)
     low, high = x_range
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise InvalidArgumentError(f"x_range must be two finite numbers, low < high. Received: x_range={low},{high}")

@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 from polykeras import kerastuner_compat, tuning
+from polykeras.checks import check_int, check_number
 from polykeras.data import load_arrays, save_arrays
 from polykeras.errors import InvalidArgumentError, RunError
 from polykeras.hypermodels import ModelHyperModel
@@ -359,7 +360,8 @@ def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, chief_
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is not None:
         return take_part(role, task, x, y, on_trial_end=on_trial_end, chief_timeout=chief_timeout, **options)
-    tuning.check_search_args(task, workers=workers, port=port)
+    check_int(workers, "workers", at_least=0)
+    check_int(port, "port", at_least=0, at_most=65535)
     if not workers:
         return tuning.search(task, x, y, on_trial_end=on_trial_end, **options)
     start = time.perf_counter()
@@ -404,9 +406,7 @@ def take_part(role, task, x=None, y=None, *, on_trial_end=None, chief_timeout=CH
     Raises:
         RunError: in the chief, after `chief_timeout` seconds without a call.
     """
-    if isinstance(chief_timeout, bool) or not isinstance(chief_timeout, (int, float)) or chief_timeout <= 0:
-        raise InvalidArgumentError(f"chief_timeout must be a number of seconds > 0. "
-                                   f"Received: chief_timeout={chief_timeout!r}", "chief_timeout")
+    check_number(chief_timeout, "chief_timeout", above=0)
     start = time.perf_counter()
     setup = tuning.prepare_search(task, tuning.search_data(task, x, y), **options)
     searched = tuning.build_tuner(setup)

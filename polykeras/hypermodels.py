@@ -23,7 +23,7 @@ import numpy as np
 
 from polykeras import backend
 from polykeras import data as datasets
-from polykeras.checks import make_optimizer
+from polykeras.checks import check_number, make_optimizer
 from polykeras.errors import InvalidArgumentError
 from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp
 from polykeras.polynomial import PolynomialRegression
@@ -270,10 +270,7 @@ class ModelHyperModel(LearningRateHyperModel):
                  **kwargs):
         super().__init__(**kwargs)
         if validation_data is None:
-            if isinstance(validation_split, bool) or not isinstance(validation_split, float) \
-                    or not 0 < validation_split < 1:
-                raise InvalidArgumentError(f"validation_split must be a number in (0, 1) when validation_data is "
-                                           f"None. Received: validation_split={validation_split!r}", "validation_split")
+            check_number(validation_split, "validation_split", above=0, below=1)
             count = len(keras.tree.flatten(x)[0])
             cut = int(round(count * (1 - validation_split)))
             if not 0 < cut < count:

@@ -17,6 +17,7 @@ from keras import ops
 from numpy.polynomial import chebyshev, legendre
 from numpy.polynomial import polynomial as power
 
+from polykeras.checks import check_int
 from polykeras.errors import InvalidArgumentError
 
 BASES = ("legendre", "chebyshev", "monomial")
@@ -34,14 +35,7 @@ _TO_POWER_SERIES = {
 
 def check_degree(degree):
     """Raises `ValueError` unless `degree` is an integer in [0, MAX_DEGREE]."""
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
-        raise InvalidArgumentError(
-            f"degree must be an integer from 0 to {MAX_DEGREE}. Received: degree={degree!r}"
-        )
-    if not 0 <= degree <= MAX_DEGREE:
-        raise InvalidArgumentError(
-            f"degree must be an integer from 0 to {MAX_DEGREE}. Received: degree={degree}"
-        )
+    check_int(degree, "degree", at_least=0, at_most=MAX_DEGREE)
 
 
 def check_basis(basis):

@@ -24,7 +24,7 @@ import numpy as np
 from polykeras import backend
 from polykeras.augment import Deskew, RandomAffine
 from polykeras.backup import Backup
-from polykeras.checks import check_learning_rate, check_positive_int, make_optimizer
+from polykeras.checks import check_int, check_learning_rate, check_number, make_optimizer
 from polykeras.errors import InvalidArgumentError, LossBecameNaN, TrainingCollapsed
 from polykeras.runs import TrainingRun
 from polykeras.tensorboard import TensorBoard
@@ -86,8 +86,7 @@ def mnist_mlp(
     """
     if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden):
         raise InvalidArgumentError(f"hidden must be positive integers such as 512,512. Received: hidden={hidden!r}")
-    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise InvalidArgumentError(f"dropout must be a number in [0, 1). Received: dropout={dropout!r}")
+    check_number(dropout, "dropout", at_least=0, below=1)
     try:
         keras.initializers.get(kernel_initializer)
     except ValueError:
@@ -256,7 +255,7 @@ def train_mnist(
     if steps_per_execution is None:
         steps_per_execution = STEPS_PER_EXECUTION[backend.name()]
     for value, name in ((epochs, "epochs"), (batch_size, "batch_size"), (steps_per_execution, "steps_per_execution")):
-        check_positive_int(value, name)
+        check_int(value, name)
     check_learning_rate(learning_rate)
     (x_train, y_train), (x_test, y_test) = data
     backend.set_random_seed(seed)

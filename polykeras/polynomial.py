@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from polykeras import backend
-from polykeras.checks import check_positive_int, make_optimizer
+from polykeras.checks import check_int, make_optimizer
 from polykeras.data import check_xy
 from polykeras.layers import (
     Polynomial,
@@ -81,7 +81,7 @@ class PolynomialRegression(keras.Model):
 
     def __init__(self, degree, basis="legendre", orthonormalize=None, steps_per_batch=1, dtype="float64", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
-        check_positive_int(steps_per_batch, "steps_per_batch")
+        check_int(steps_per_batch, "steps_per_batch")
         self.steps_per_batch = int(steps_per_batch)
         self.on_features = False
         self.polynomial = Polynomial(degree, basis=basis, orthonormalize=orthonormalize, dtype=dtype, name="polynomial")
@@ -203,9 +203,9 @@ def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epo
     check_basis(basis)
     x, y = check_xy(x, y)
     check_distinct(x, degree)
-    check_positive_int(epochs, "epochs")
+    check_int(epochs, "epochs")
     if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size")
     optimizer = make_optimizer(optimizer, learning_rate)
     return x, y, optimizer
 

@@ -11,6 +11,7 @@ machines with KerasTuner's distributed mode (see `polykeras tune --workers`).
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -22,7 +23,7 @@ from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
 from polykeras import backend, kerastuner_compat
 from polykeras.atomic import write_text
-from polykeras.checks import check_positive_int, make_optimizer
+from polykeras.checks import check_int, make_optimizer
 from polykeras.errors import InvalidArgumentError
 from polykeras.hypermodels import (  # noqa: F401  (the names tuning offered before hypermodels had a module)
     GRID_POINTS_PER_DECADE,
@@ -45,6 +46,8 @@ from polykeras.mnist import MNIST_BATCH_SIZE, mnist_mlp
 from polykeras.polynomial import PolynomialRegression
 from polykeras.tensorboard import EventWriter, TensorBoard
 from polykeras.tensorboard.events import image_summary, scalar_value
+
+logger = logging.getLogger(__name__)
 
 
 TUNERS = ("hyperband", "random", "bayesian", "grid")
@@ -285,22 +288,15 @@ class SearchResult:
                 "search_seconds": self.seconds, "log_dir": self.log_dir}
 
 
-def check_search_args(task, tuner="hyperband", max_trials=10, max_epochs=None, workers=0, port=0, optimizers=None,
-                      seed=0):
+def check_search_args(task, tuner="hyperband", max_trials=10, max_epochs=None, optimizers=None, seed=0):
     """Raises `InvalidArgumentError` for any bad argument of `search`, before anything runs."""
     check_task(task)
     max_epochs = MAX_EPOCHS[task_name(task)] if max_epochs is None else max_epochs
     if tuner not in TUNERS:
         raise InvalidArgumentError(f"tuner must be one of {', '.join(TUNERS)}. Received: tuner={tuner!r}", "tuner")
-    for value, name in ((max_trials, "max_trials"), (max_epochs, "max_epochs")):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InvalidArgumentError(f"{name} must be > 0. Received: {name}={value!r}", name)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise InvalidArgumentError(f"workers must be >= 0. Received: workers={workers!r}", "workers")
-    if not (isinstance(port, int) and 0 <= port <= 65535):
-        raise InvalidArgumentError(f"port must be from 0 to 65535. Received: port={port!r}", "port")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidArgumentError(f"seed must be an integer >= 0. Received: seed={seed!r}")
+    check_int(max_trials, "max_trials")
+    check_int(max_epochs, "max_epochs")
+    check_int(seed, "seed", at_least=0)
     for name in optimizers or ("sgd",):
         make_optimizer(name, 1e-3)  # an unknown name fails here, not in every trial
 
@@ -349,7 +345,7 @@ def prepare_search(task, data=None, *, tuner="hyperband", max_trials=10, max_epo
     Raises:
         InvalidArgumentError: for any bad argument, before anything is trained.
     """
-    check_search_args(task, tuner, max_trials, max_epochs, 0, 0, optimizers, seed)
+    check_search_args(task, tuner, max_trials, max_epochs, optimizers, seed)
     max_epochs = MAX_EPOCHS[task_name(task)] if max_epochs is None else max_epochs
     optimizers = list(optimizers) if optimizers else None
     if model_options and not isinstance(task, keras.Model):
@@ -366,6 +362,7 @@ def prepare_search(task, data=None, *, tuner="hyperband", max_trials=10, max_epo
         found = lr_find(task, *data, batch_size=model_options.get("batch_size", 32), seed=seed) \
             if isinstance(task, keras.Model) else lr_find(task, data, seed=seed)
         lr_range = centred_lr_range(task_name(task), found.suggestion)
+        logger.info("lr-find suggests %.3g; searching %.3g to %.3g", found.suggestion, *lr_range)
     hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid", **model_options)
     return SearchSetup(task, data, hypermodel, tuner, max_trials, max_epochs, directory, project_name, overwrite,
                        seed, verbose)
@@ -536,8 +533,7 @@ LR_FIND_RANGES = {"poly": (1e-4, 10.0), "mnist": (1e-6, 1.0)}
 
 
 def check_lr_find_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise InvalidArgumentError(f"steps must be at least 2. Received: steps={steps!r}", "steps")
+    check_int(steps, "steps", at_least=2)
 
 
 SUGGESTION_METHOD = "a tenth of the rate at the smoothed loss's minimum (Smith)"
@@ -611,7 +607,7 @@ def lr_find(model, x=None, y=None, *, batch_size=32, start_lr=1e-7, end_lr=10.0,
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise InvalidArgumentError(f"model must be a compiled keras.Model. Received: model={model!r}")
     check_lr_find_steps(steps)
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     if not (0 < start_lr < end_lr):
         raise InvalidArgumentError(f"start_lr and end_lr must satisfy 0 < start_lr < end_lr. "
                                    f"Received: start_lr={start_lr!r}, end_lr={end_lr!r}")

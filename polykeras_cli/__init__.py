@@ -180,8 +180,8 @@ def _join_signed_values(argv):
 
 
 def as_flags(error):
-    """A library error's message in the command line's words: `max_trials must be > 0. Received: max_trials=0`
-    reads `--max-trials must be > 0. Received: 0`.
+    """A library error's message in the command line's words: `max_trials must be an integer >= 1. Received:
+    max_trials=0` reads `--max-trials must be an integer >= 1. Received: 0`.
 
     Only errors that name their parameter (`InvalidArgumentError.parameter`) are changed.
     """

@@ -48,13 +48,13 @@ def _parse_hidden(text):
 
 def cmd_train_mnist(args):
     from polykeras import data, mnist
-    from polykeras.checks import check_learning_rate, check_positive_int
+    from polykeras.checks import check_int, check_learning_rate
     from polykeras.errors import LossBecameNaN, TrainingCollapsed
 
     hidden = _parse_hidden(args.hidden)
     mnist.mnist_mlp(hidden, args.dropout, args.init, elastic=args.elastic)  # validates before the data is loaded
     for value, name in ((args.epochs, "epochs"), (args.batch_size, "batch_size")):
-        check_positive_int(value, name)
+        check_int(value, name)
     check_learning_rate(args.learning_rate)
     check_output_file(args.save, ".keras", args.overwrite, "--save")
     check_output_file(args.json)

@@ -103,24 +103,17 @@ def _npz(path):
 
 
 def cmd_tune(args):
-    from polykeras import distributed, tuning
+    from polykeras import distributed
 
     optimizers = args.optimizers.split(",") if args.optimizers else None
     check_output_file(args.save, ".keras", args.overwrite_save, "--save")
     check_output_file(args.json)
     task, x, y, options = _saved_model_and_data(args)
-    tuning.check_search_args(task, args.tuner, args.max_trials, args.max_epochs, args.workers, args.port,
-                             optimizers, args.seed)
-    lr_range = None
-    if args.from_lr_find:
-        found = tuning.lr_find(task, x, y, batch_size=options["batch_size"], seed=args.seed) if options \
-            else tuning.lr_find(task, x, seed=args.seed)
-        lr_range = tuning.centred_lr_range(tuning.task_name(task), found.suggestion)
-        print(f"lr-find suggests {found.suggestion:.3g}; searching {lr_range[0]:.3g} to {lr_range[1]:.3g}")
     result = distributed.search(
         task, x, y, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
         directory=args.directory or os.path.join("logs", "tune"), project_name=args.project_name,
-        overwrite=args.overwrite, workers=args.workers, lr_range=lr_range, optimizers=optimizers, seed=args.seed,
+        overwrite=args.overwrite, workers=args.workers, from_lr_find=args.from_lr_find, optimizers=optimizers,
+        seed=args.seed,
         port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0,
         chief_timeout=args.chief_timeout, **options,
     )

@@ -325,8 +325,8 @@ TUNE_BAD_INPUT = [
     (["tune", "poly", "--batch-size", "8"], "--batch-size applies to PATH.keras, not to poly"),
     (["tune", "mine.keras", "--data", "nope.npz"], "model file not found. Received: mine.keras"),
     (["tune", "poly", "--tuner", "annealing"], "argument --tuner: invalid choice: 'annealing'"),
-    (["tune", "poly", "--max-trials", "0"], "--max-trials must be > 0. Received: 0"),
-    (["tune", "poly", "--max-epochs", "-1"], "--max-epochs must be > 0. Received: -1"),
+    (["tune", "poly", "--max-trials", "0"], "--max-trials must be an integer >= 1. Received: 0"),
+    (["tune", "poly", "--max-epochs", "-1"], "--max-epochs must be an integer >= 1. Received: -1"),
     (["tune", "poly", "--directory", "/proc/polykeras-tune"], "--directory cannot be written"),
     (["lr-find", "nope"], "argument task: invalid choice: 'nope'"),
 ]
@@ -334,14 +334,16 @@ TUNE_BAD_INPUT = [
 
 @pytest.mark.any_backend
 @pytest.mark.parametrize("arguments, message", [
-    ({"max_trials": 0}, "max_trials must be > 0. Received: max_trials=0"),
-    ({"workers": -1}, "workers must be >= 0. Received: workers=-1"),
-    ({"port": 70000}, "port must be from 0 to 65535. Received: port=70000"),
+    ({"max_trials": 0}, "max_trials must be an integer >= 1. Received: max_trials=0"),
+    ({"workers": -1}, "workers must be an integer >= 0. Received: workers=-1"),
+    ({"port": 70000}, "port must be an integer from 0 to 65535. Received: port=70000"),
 ])
 def test_the_library_names_its_own_parameters(arguments, message):
     """The command line says --max-trials; the library says max_trials (polykeras_cli.as_flags maps one to the other)."""
+    import polykeras
+
     with pytest.raises(ValueError) as caught:
-        tuning.check_search_args("poly", **arguments)
+        polykeras.search("poly", **arguments)
     assert str(caught.value) == message and caught.value.parameter == next(iter(arguments))
 
 
@@ -369,7 +371,7 @@ def test_tune_rejects_an_unknown_optimizer_before_writing(cli, tmp_path):
     assert code == 2 and err == "error: unknown Keras optimizer. Received: optimizer='nope'\n"
     assert not (tmp_path / "logs").exists()
     code, _, err = cli("tune", "poly", "--max-epochs", "0")
-    assert code == 2 and err == "error: --max-epochs must be > 0. Received: 0\n"
+    assert code == 2 and err == "error: --max-epochs must be an integer >= 1. Received: 0\n"
 
 
 @pytest.mark.any_backend
@@ -500,7 +502,8 @@ def test_tune_on_a_saved_model_from_the_command_line(cli, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["lr-find", "mine.keras", "--data", "nope.npz"], "model file not found. Received: mine.keras"),
     (["lr-find", "model.keras", "--data", "data.csv"], "--data must be an .npz file with arrays x and y"),
-    (["lr-find", "model.keras", "--data", "data.npz", "--batch-size", "0"], "Received: batch_size=0"),
+    (["lr-find", "model.keras", "--data", "data.npz", "--batch-size", "0"],
+     "--batch-size must be an integer >= 1. Received: 0\n"),
     (["lr-find", "model.keras", "--data", "data.npz", "--start-lr", "1", "--end-lr", "0.1"],
      "Received: start_lr=1.0, end_lr=0.1"),
 ])

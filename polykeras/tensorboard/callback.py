@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from polykeras import backend
-from polykeras.checks import check_non_negative_int, check_positive_int
+from polykeras.checks import check_int
 from polykeras.errors import InvalidArgumentError
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
 from polykeras.tensorboard.panels import BUILT_IN, BatchProbe, Panel, Snapshot, layer_panels, read
@@ -113,11 +113,11 @@ class TensorBoard(keras.callbacks.Callback):
         super().__init__()
         for name, value in (("histogram_freq", histogram_freq), ("image_freq", image_freq),
                             ("data_samples", data_samples)):
-            check_non_negative_int(value, name)
+            check_int(value, name, at_least=0)
         if update_freq == "batch":
             update_freq = 1
         if update_freq != "epoch":
-            check_positive_int(update_freq, "update_freq")
+            check_int(update_freq, "update_freq")
         for name, value, off in (("profile_batch", profile_batch, 0), ("embeddings_freq", embeddings_freq, 0),
                                  ("embeddings_metadata", embeddings_metadata, None)):
             if value != off and value not in ((0, 0), [0, 0]):
