@@ -25,22 +25,26 @@ Example:
 
 import _thread
 import glob
+import importlib
+import importlib.util
 import json
 import logging
 import os
+import pickle
 import socket
 import subprocess
 import sys
 import threading
 import time
 
+import keras_tuner
 import numpy as np
 
 from polykeras import kerastuner_compat, tuning
 from polykeras.checks import check_int, check_number
 from polykeras.data import load_arrays, save_arrays
 from polykeras.errors import InvalidArgumentError, RunError
-from polykeras.hypermodels import ModelHyperModel
+from polykeras.hypermodels import ModelHyperModel, UsersDataHyperModel
 from polykeras.saving import load_model
 
 # A worker or the chief that dies is started again this many times; the next death stops the search.
@@ -55,6 +59,7 @@ DATA_FILE = "polykeras_data.npz"
 # logging.basicConfig(level=logging.INFO).
 logger = logging.getLogger(__name__)
 MODEL_FILE = "polykeras_model.keras"
+HYPERMODEL_FILE = "polykeras_hypermodel.pkl"
 
 
 def free_port():
@@ -79,7 +84,7 @@ def shareable_data(task, data, project_dir):
     A model's data are `(x, y)` and its validation part (`save_arrays`).
     """
     path = os.path.join(project_dir, DATA_FILE)
-    if isinstance(task, ModelHyperModel):
+    if isinstance(task, UsersDataHyperModel):
         save_arrays(path, *task.train, validation_data=task.validation)
     elif task == "poly":
         np.savez(path, x=data[0], y=data[1])
@@ -102,8 +107,53 @@ def shareable_model(model, project_dir):
     return path
 
 
+def shareable_hypermodel(hypermodel, project_dir):
+    """Pickles a user's `HyperModel` or `build(hp)` function where every process can load it.
+
+    Pickle saves a class or function by its module and name, so each process
+    imports that module again: from its file when it cannot import it by name,
+    as `python FILE` would (a script's `__main__` is run as `__mp_main__`, as
+    `multiprocessing` does, so its `if __name__ == "__main__":` block does not
+    run again).
+
+    Returns:
+        `{"path": the pickle, "module": the module's name, "file": its file}`.
+
+    Raises:
+        InvalidArgumentError: when it cannot be pickled, or lives in an
+            interactive session (no file to import it from).
+    """
+    kind = type(hypermodel) if isinstance(hypermodel, keras_tuner.HyperModel) else hypermodel
+    module = sys.modules.get(kind.__module__)
+    file = getattr(module, "__file__", None)
+    try:
+        if kind.__module__ == "__main__" and file is None:
+            raise ValueError("it is defined in an interactive session; define it in a module or a script file")
+        blob = pickle.dumps(hypermodel)
+    except Exception as e:  # lambdas, local functions and classes, unpicklable state
+        raise InvalidArgumentError(f"workers need the hypermodel pickled, which failed: {e}. Received: "
+                                   f"task={hypermodel!r}", "task") from None
+    path = os.path.join(project_dir, HYPERMODEL_FILE)
+    with open(path, "wb") as f:
+        f.write(blob)
+    return {"path": path, "module": kind.__module__, "file": file and os.path.abspath(file)}
+
+
+def _load_hypermodel(shared):
+    """Loads the pickle `shareable_hypermodel` wrote, importing the module it refers to from its file if need be."""
+    name, file = shared["module"], shared["file"]
+    if name == "__main__" or (name not in sys.modules and importlib.util.find_spec(name.split(".")[0]) is None):
+        sys.path.insert(0, os.path.dirname(file))
+        spec = importlib.util.spec_from_file_location("__mp_main__" if name == "__main__" else name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = sys.modules[name] = module
+        spec.loader.exec_module(module)
+    with open(shared["path"], "rb") as f:
+        return pickle.load(f)
+
+
 def _load_shared(task, data):
-    if task == "model":
+    if task in ("model", "hypermodel"):
         x, y, validation = load_arrays(data["npz"])
         return (x, y), validation
     with np.load(data["npz"]) as arrays:
@@ -339,9 +389,13 @@ def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, chief_
 
     With `workers=N` the search runs as KerasTuner's distributed mode on
     127.0.0.1: a chief (the oracle) and N worker processes, restarted when
-    they die (`run_search`). A model and its data reach them through the
-    project folder: the model saved as `polykeras_model.keras` (loaded with
-    `safe_mode=True`) and the arrays in `polykeras_data.npz`. When
+    they die (`run_search`). The user's model and data reach them through the
+    project folder: a compiled model saved as `polykeras_model.keras`
+    (loaded with `safe_mode=True`), a `HyperModel` or `build(hp)` function
+    pickled as `polykeras_hypermodel.pkl` (`shareable_hypermodel`: its module
+    is imported again in each process, so a script that defines it needs an
+    `if __name__ == "__main__":` guard, as with `multiprocessing`), and the
+    arrays in `polykeras_data.npz`. When
     KerasTuner's own environment variables are set (`KERASTUNER_TUNER_ID`,
     `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`), this process takes
     part as that one chief or worker instead (`take_part`), which is how a
@@ -375,9 +429,12 @@ def search(task, x=None, y=None, *, workers=0, port=0, on_trial_end=None, chief_
             "max_epochs": setup.max_epochs, "directory": setup.directory, "project_name": setup.project_name,
             "lr_range": list(hypermodel.lr_range), "optimizers": list(hypermodel.optimizers) or None,
             "seed": setup.seed, "verbose": setup.verbose, "chief_timeout": chief_timeout}
-    if isinstance(hypermodel, ModelHyperModel):
-        spec.update(model=shareable_model(task, setup.project), data=shareable_data(hypermodel, None, setup.project),
-                    batch_size=hypermodel.batch_size,
+    if isinstance(hypermodel, UsersDataHyperModel):
+        if isinstance(hypermodel, ModelHyperModel):
+            spec["model"] = shareable_model(task, setup.project)
+        else:
+            spec["hypermodel"] = shareable_hypermodel(task, setup.project)
+        spec.update(data=shareable_data(hypermodel, None, setup.project), batch_size=hypermodel.batch_size,
                     objective=[hypermodel.objective.name, hypermodel.objective.direction])
     else:
         spec["data"] = shareable_data(task, setup.data, setup.project)
@@ -460,11 +517,10 @@ def main(argv=None):
     task, data = spec.pop("task"), spec.pop("data", None)
     if isinstance(data, dict):
         data = _load_shared(task, data)
-    if task == "model":
-        import keras_tuner
-
+    if task in ("model", "hypermodel"):
         (x, y), validation = data
-        search(load_model(spec.pop("model")), x, y, validation_data=validation,
+        users = load_model(spec.pop("model")) if task == "model" else _load_hypermodel(spec.pop("hypermodel"))
+        search(users, x, y, validation_data=validation,
                **{**spec, "objective": keras_tuner.Objective(*spec["objective"])})
     else:
         search(task, data, **spec)

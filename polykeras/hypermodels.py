@@ -1,4 +1,5 @@
-"""KerasTuner hypermodels that search a learning rate: the polynomial's, the MNIST MLP's, and any compiled model's.
+"""KerasTuner hypermodels that search a learning rate: the polynomial's, the MNIST MLP's, any compiled model's,
+and any model a KerasTuner `HyperModel` or `build(hp)` function of the user's builds.
 
 Each is a `keras_tuner.HyperModel` whose space is the learning rate
 (log-uniform, or a log grid for the grid tuner) and optionally the optimizer;
@@ -30,11 +31,11 @@ from polykeras.polynomial import PolynomialRegression
 
 TASKS = ("poly", "mnist")
 # Epochs per trial at most, unless `max_epochs` says otherwise.
-MAX_EPOCHS = {"poly": 20, "mnist": 9, "model": 10}
+MAX_EPOCHS = {"poly": 20, "mnist": 9, "model": 10, "hypermodel": 10}
 # Learning-rate ranges, log-uniform. The polynomial's orthonormal basis makes
 # SGD stable below 1 (the error shrinks by |1 - 2 lr| per epoch).
 # A user's model: four decades around Adam's and SGD's usual rates (or one either side of lr_find's suggestion).
-LEARNING_RATE_RANGES = {"poly": (1e-3, 1.0), "mnist": (1e-4, 1e-1), "model": (1e-5, 1e-1)}
+LEARNING_RATE_RANGES = {"poly": (1e-3, 1.0), "mnist": (1e-4, 1e-1), "model": (1e-5, 1e-1), "hypermodel": (1e-5, 1e-1)}
 OBJECTIVES = {"poly": keras_tuner.Objective("val_loss", "min"), "mnist": keras_tuner.Objective("val_accuracy", "max")}
 # The grid tuner samples the same ranges on a log grid: 4 points a decade.
 GRID_POINTS_PER_DECADE = 4
@@ -58,10 +59,13 @@ class LearningRateHyperModel(keras_tuner.HyperModel):
     """The search space every polykeras hypermodel shares: the learning rate and, optionally, the optimizer.
 
     Attributes:
-        task: `"poly"`, `"mnist"` or `"model"` (a user's model).
+        task: `"poly"`, `"mnist"`, `"model"` (a user's model) or
+            `"hypermodel"` (a user's `HyperModel` or `build(hp)` function).
         objective: The search's objective (KerasTuner's `Objective`).
         lr_range: `(low, high)` of the log-uniform learning rate.
         optimizers: Optimizer names searched too (empty: the model's own).
+        train: The training data, `(x, y)`.
+        batch_size: `fit`'s batch size in each trial.
     """
 
     task = None
@@ -91,6 +95,18 @@ class LearningRateHyperModel(keras_tuner.HyperModel):
         return {"task": self.task, "learning_rate": list(self.lr_range), "optimizers": list(self.optimizers),
                 "grid": self.grid}
 
+    def build_for_sweep(self, rate):
+        """A model built as each trial's is, with the constant learning rate `rate`: what `lr_find` sweeps.
+
+        A learning-rate schedule the build compiles in is replaced by the constant rate.
+        """
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("learning_rate", rate)
+        model = self.build(hp)
+        if not isinstance(model.optimizer.learning_rate, keras.Variable):  # a schedule
+            recompile(model, with_learning_rate(model.optimizer, rate, keep_schedule=False))
+        return model
+
 
 class PolynomialHyperModel(LearningRateHyperModel):
     """Learning-rate search for `PolynomialRegression` (objective `val_loss`).
@@ -113,6 +129,7 @@ class PolynomialHyperModel(LearningRateHyperModel):
         self.train = (np.asarray(x)[~held_out], np.asarray(y)[~held_out])
         self.validation = (np.asarray(x)[held_out], np.asarray(y)[held_out])
         self.degree, self.basis = degree, basis
+        self.batch_size = len(self.train[0])  # one full-batch step per epoch
 
     def build(self, hp):
         name, rate = self._optimizer(hp)
@@ -125,7 +142,7 @@ class PolynomialHyperModel(LearningRateHyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         kwargs.pop("x", None)  # one full-batch step per epoch, validated on the whole held-out part
-        return model.fit(**backend.fit_inputs(*self.train, len(self.train[0]), seed=0), shuffle=False,
+        return model.fit(**backend.fit_inputs(*self.train, self.batch_size, seed=0), shuffle=False,
                          validation_data=self.validation, validation_batch_size=len(self.validation[0]), **kwargs)
 
     def space(self):
@@ -160,6 +177,7 @@ class MnistHyperModel(LearningRateHyperModel):
         self.validation = (x[validation], one_hot[validation])
         self.max_epochs = max_epochs
         self.augment = augment
+        self.batch_size = MNIST_BATCH_SIZE
 
     def build(self, hp):
         name, rate = self._optimizer(hp)
@@ -173,22 +191,35 @@ class MnistHyperModel(LearningRateHyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         kwargs.pop("x", None)
-        return model.fit(*self.train, batch_size=MNIST_BATCH_SIZE, validation_data=self.validation, **kwargs)
+        return model.fit(*self.train, batch_size=self.batch_size, validation_data=self.validation, **kwargs)
 
     def space(self):
         return {**super().space(), "augment": self.augment, "max_epochs": self.max_epochs}
 
 
+def is_users(task):
+    """Whether `task` is the user's: a `keras.Model`, a KerasTuner `HyperModel` or a `build(hp)` function."""
+    return isinstance(task, (keras.Model, keras_tuner.HyperModel)) or (callable(task) and not isinstance(task, str))
+
+
+def task_name(task):
+    """`"poly"`, `"mnist"`, `"model"` for a user's model, `"hypermodel"` for a user's `HyperModel` or `build(hp)`."""
+    if isinstance(task, keras.Model):
+        return "model"
+    return "hypermodel" if is_users(task) else task
+
+
 def check_task(task):
-    """Raises `InvalidArgumentError` unless `task` is `"poly"`, `"mnist"` or a compiled `keras.Model`."""
+    """Raises `InvalidArgumentError` unless `task` is `"poly"`, `"mnist"`, a compiled `keras.Model`, a KerasTuner
+    `HyperModel` or a `build(hp)` function."""
     if isinstance(task, keras.Model):
         if getattr(task, "optimizer", None) is None or not getattr(task, "compiled", True):
             raise InvalidArgumentError(f"the model must be compiled (with its loss and optimizer). "
                                        f"Received: model={task.name!r}, not compiled")
         return
-    if task not in TASKS:
-        raise InvalidArgumentError(f"task must be one of {', '.join(TASKS)}, or a compiled keras.Model. "
-                                   f"Received: task={task!r}")
+    if not is_users(task) and task not in TASKS:
+        raise InvalidArgumentError(f"task must be one of {', '.join(TASKS)}, a compiled keras.Model, a KerasTuner "
+                                   f"HyperModel or a build(hp) function. Received: task={task!r}")
 
 
 def task_data(task, data=None, seed=0):
@@ -206,7 +237,7 @@ def task_data(task, data=None, seed=0):
         `(x, y)` for `"poly"`, `((x_train, y_train), (x_test, y_test))` for `"mnist"`.
     """
     check_task(task)
-    if isinstance(task, keras.Model):
+    if is_users(task):
         if data is None or len(data) != 2:
             raise InvalidArgumentError("x and y are needed to search a model's learning rate. Received: x=None", "x")
         if data[0] is None or data[1] is None:
@@ -224,35 +255,25 @@ def task_data(task, data=None, seed=0):
 
 
 def make_hypermodel(task, data, max_epochs, lr_range=None, optimizers=None, grid=False, **model_options):
-    """The task's `HyperModel` over `data` (as `task_data` returns it); for a model, `ModelHyperModel`.
+    """The task's `HyperModel` over `data` (as `task_data` returns it); `ModelHyperModel` or `BuiltHyperModel` for
+    the user's.
 
-    `model_options` are `ModelHyperModel`'s (`validation_data`, ...), for a model only.
+    `model_options` are theirs (`validation_data`, ...), for the user's only.
     """
+    space = dict(lr_range=lr_range, optimizers=optimizers, grid=grid)
     if isinstance(task, keras.Model):
-        return ModelHyperModel(task, *data, lr_range=lr_range, optimizers=optimizers, grid=grid, **model_options)
+        return ModelHyperModel(task, *data, **space, **model_options)
+    if is_users(task):
+        return BuiltHyperModel(task, *data, **space, **model_options)
     if task == "poly":
-        return PolynomialHyperModel(*data, lr_range=lr_range, optimizers=optimizers, grid=grid)
-    return MnistHyperModel(data, max_epochs, lr_range=lr_range, optimizers=optimizers, grid=grid)
+        return PolynomialHyperModel(*data, **space)
+    return MnistHyperModel(data, max_epochs, **space)
 
 
-def task_name(task):
-    """`"poly"`, `"mnist"`, or `"model"` for a user's model."""
-    return "model" if isinstance(task, keras.Model) else task
-
-
-class ModelHyperModel(LearningRateHyperModel):
-    """Learning-rate search for a user's compiled Keras model: each trial trains a fresh clone.
-
-    A trial's model is `keras.models.clone_model(model)` (the same
-    architecture, new initial weights), compiled as `model` was (its
-    `get_compile_config`: loss, metrics and the rest), with the optimizer's
-    learning rate set to the trial's. A learning-rate schedule keeps its
-    shape and gets the trial's rate as its initial rate. With `optimizers`,
-    the optimizer is searched too and takes its Keras defaults otherwise.
+class UsersDataHyperModel(LearningRateHyperModel):
+    """A search on the user's data: its validation part, batch size and objective.
 
     Args:
-        model: A compiled `keras.Model` (Sequential, functional or subclassed
-            with a `get_config`).
         x: Training inputs, in any structure the model takes.
         y: Training targets.
         validation_data: `(x_val, y_val)`; by default the last
@@ -264,9 +285,7 @@ class ModelHyperModel(LearningRateHyperModel):
         lr_range, optimizers, grid: As `LearningRateHyperModel`.
     """
 
-    task = "model"
-
-    def __init__(self, model, x, y, validation_data=None, validation_split=0.2, batch_size=32, objective="val_loss",
+    def __init__(self, x, y, validation_data=None, validation_split=0.2, batch_size=32, objective="val_loss",
                  **kwargs):
         super().__init__(**kwargs)
         if validation_data is None:
@@ -280,7 +299,7 @@ class ModelHyperModel(LearningRateHyperModel):
             split = lambda s, part: keras.tree.map_structure(lambda a: np.asarray(a)[part], s)  # noqa: E731
             x, y, validation_data = split(x, slice(None, cut)), split(y, slice(None, cut)), \
                 (split(x, slice(cut, None)), split(y, slice(cut, None)))
-        self.model, self.train, self.validation = model, (x, y), tuple(validation_data)
+        self.train, self.validation = (x, y), tuple(validation_data)
         self.batch_size = batch_size
         self._objective = keras_tuner.Objective(objective, "max" if _maximised(objective) else "min") \
             if isinstance(objective, str) else objective
@@ -288,6 +307,39 @@ class ModelHyperModel(LearningRateHyperModel):
     @property
     def objective(self):
         return self._objective
+
+    def fit(self, hp, model, *args, **kwargs):
+        kwargs.pop("x", None)
+        return model.fit(*self.train, batch_size=self.batch_size, validation_data=self.validation, **kwargs)
+
+    def space(self):
+        return {**super().space(), "samples": len(keras.tree.flatten(self.train[0])[0]),
+                "batch_size": self.batch_size, "objective": self.objective.name}
+
+
+class ModelHyperModel(UsersDataHyperModel):
+    """Learning-rate search for a user's compiled Keras model: each trial trains a fresh clone.
+
+    A trial's model is `keras.models.clone_model(model)` (the same
+    architecture, new initial weights), compiled as `model` was (its
+    `get_compile_config`: loss, metrics and the rest), with the optimizer's
+    learning rate set to the trial's. A learning-rate schedule keeps its
+    shape and gets the trial's rate as its initial rate. With `optimizers`,
+    the optimizer is searched too and takes its Keras defaults otherwise.
+
+    Args:
+        model: A compiled `keras.Model` (Sequential, functional or subclassed
+            with a `get_config`).
+        x, y, validation_data, validation_split, batch_size, objective: The
+            data and objective (see `UsersDataHyperModel`).
+        lr_range, optimizers, grid: As `LearningRateHyperModel`.
+    """
+
+    task = "model"
+
+    def __init__(self, model, x, y, **kwargs):
+        super().__init__(x, y, **kwargs)
+        self.model = model
 
     def metric_names(self):
         metrics = self.model.get_compile_config().get("metrics") or []
@@ -299,24 +351,81 @@ class ModelHyperModel(LearningRateHyperModel):
         model = keras.models.clone_model(self.model)
         if not model.built:  # a subclassed model: built by one call, so that checkpoints load into it
             model(keras.tree.map_structure(lambda a: np.asarray(a)[:1], self.train[0]))
-        config = keras.saving.deserialize_keras_object(self.model.get_compile_config())
-        config["optimizer"] = make_optimizer(name, rate) if name else with_learning_rate(self.model.optimizer, rate)
-        model.compile(**config)
-        model.optimizer.build(model.trainable_variables)  # see MnistHyperModel.build
+        recompile(model, make_optimizer(name, rate) if name else with_learning_rate(self.model.optimizer, rate),
+                  like=self.model)
         return model
-
-    def fit(self, hp, model, *args, **kwargs):
-        kwargs.pop("x", None)
-        return model.fit(*self.train, batch_size=self.batch_size, validation_data=self.validation, **kwargs)
 
     def space(self):
         try:
             architecture = hashlib.sha256(self.model.to_json().encode()).hexdigest()[:12]
         except Exception:  # a subclassed model without a config: its class names it
             architecture = type(self.model).__qualname__
-        return {**super().space(), "model": self.model.name, "architecture": architecture,
-                "samples": len(keras.tree.flatten(self.train[0])[0]), "batch_size": self.batch_size,
-                "objective": self.objective.name}
+        return {**super().space(), "model": self.model.name, "architecture": architecture}
+
+
+class BuiltHyperModel(UsersDataHyperModel):
+    """Learning-rate search over the models a user's KerasTuner `HyperModel` or `build(hp)` function builds.
+
+    Each trial's model is the user's `build(hp)`, compiled there as KerasTuner
+    asks, then compiled again the same way with the trial's learning rate
+    (and optimizer, with `optimizers`). polykeras declares the learning rate
+    in `hp` before the user's `build` runs, so a `build` that declares
+    `"learning_rate"` itself gets the searched value. A `HyperModel`'s own
+    hyperparameters are searched too, and its `fit` trains each trial.
+
+    Args:
+        hypermodel: A `keras_tuner.HyperModel`, or a function of `hp` that
+            returns a compiled `keras.Model`.
+        x, y, validation_data, validation_split, batch_size, objective: The
+            data and objective (see `UsersDataHyperModel`).
+        lr_range, optimizers, grid: As `LearningRateHyperModel`.
+    """
+
+    task = "hypermodel"
+
+    def __init__(self, hypermodel, x, y, **kwargs):
+        super().__init__(x, y, **kwargs)
+        self.hypermodel = hypermodel
+
+    def metric_names(self):
+        name = self.objective.name.removeprefix("val_")
+        return ["loss"] + ([name] if name != "loss" else [])
+
+    def build(self, hp):
+        name, rate = self._optimizer(hp)
+        build = self.hypermodel.build if isinstance(self.hypermodel, keras_tuner.HyperModel) else self.hypermodel
+        model = build(hp)
+        if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+            raise InvalidArgumentError(f"the hypermodel's build(hp) must return a compiled keras.Model. Received: "
+                                       f"{type(model).__name__} from hypermodel={self.hypermodel!r}", "hypermodel")
+        recompile(model, make_optimizer(name, rate) if name else with_learning_rate(model.optimizer, rate))
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        if not isinstance(self.hypermodel, keras_tuner.HyperModel):
+            return super().fit(hp, model, *args, **kwargs)
+        kwargs.pop("x", None)
+        return self.hypermodel.fit(hp, model, *self.train, batch_size=self.batch_size,
+                                   validation_data=self.validation, **kwargs)
+
+    def space(self):
+        return {**super().space(), "hypermodel": _qualified_name(self.hypermodel)}
+
+
+def _qualified_name(value):
+    """The class or function's name, without its module: a script's is `__main__` in one process, not in others."""
+    return (type(value) if isinstance(value, keras_tuner.HyperModel) else value).__qualname__
+
+
+def recompile(model, optimizer, like=None):
+    """Compiles `model` as `like` (default: itself) is compiled, with `optimizer` instead, and builds the optimizer.
+
+    Built now, so that a trial Hyperband continues from a checkpoint gets its optimizer state back.
+    """
+    config = keras.saving.deserialize_keras_object((like or model).get_compile_config())
+    config["optimizer"] = optimizer
+    model.compile(**config)
+    model.optimizer.build(model.trainable_variables)
 
 
 def _maximised(metric):
@@ -325,14 +434,15 @@ def _maximised(metric):
     return any(word in name for word in ("acc", "auc", "precision", "recall", "f1", "iou", "r2"))
 
 
-def with_learning_rate(optimizer, rate):
+def with_learning_rate(optimizer, rate, keep_schedule=True):
     """A new optimizer like `optimizer` (same class and settings) with learning rate `rate`.
 
-    A schedule keeps its shape: its `initial_learning_rate` becomes `rate`.
+    A schedule keeps its shape, its `initial_learning_rate` becoming `rate`,
+    unless `keep_schedule` is False.
     """
     config = optimizer.get_config()
     current = config.get("learning_rate")
-    if isinstance(current, dict) and "initial_learning_rate" in current.get("config", {}):
+    if keep_schedule and isinstance(current, dict) and "initial_learning_rate" in current.get("config", {}):
         config["learning_rate"] = {**current, "config": {**current["config"], "initial_learning_rate": rate}}
     else:
         config["learning_rate"] = rate

@@ -39,11 +39,10 @@ from polykeras.hypermodels import (  # noqa: F401  (the names tuning offered bef
     grid_points,
     learning_rate,
     make_hypermodel,
+    is_users,
     task_data,
     task_name,
 )
-from polykeras.mnist import MNIST_BATCH_SIZE, mnist_mlp
-from polykeras.polynomial import PolynomialRegression
 from polykeras.tensorboard import EventWriter, TensorBoard
 from polykeras.tensorboard.events import image_summary, scalar_value
 
@@ -177,8 +176,7 @@ def check_search_space(hypermodel, project_dir, overwrite):
         changed = sorted(k for k in {*saved, *hypermodel.space()} if saved.get(k) != hypermodel.space().get(k))
         raise InvalidArgumentError(
             f"the project {project_dir} was searched over another space (changed: {', '.join(changed)}); "
-            "pass --overwrite to start it again, or choose another --project-name"
-        )
+            "start it again with overwrite=True, or search another project with project_name=NAME", "overwrite")
 
 
 def save_search_space(hypermodel, project_dir):
@@ -277,9 +275,9 @@ class SearchResult:
         Returns:
             The trained `keras.Model`.
         """
-        hypermodel = self.tuner.hypermodel
-        model = hypermodel.build(self.tuner.get_best_hyperparameters(1)[0])
-        hypermodel.fit(None, model, epochs=epochs or self.max_epochs, verbose=verbose)
+        hypermodel, best = self.tuner.hypermodel, self.tuner.get_best_hyperparameters(1)[0]
+        model = hypermodel.build(best)
+        hypermodel.fit(best, model, epochs=epochs or self.max_epochs, verbose=verbose)
         return model
 
     def as_json(self):
@@ -302,8 +300,8 @@ def check_search_args(task, tuner="hyperband", max_trials=10, max_epochs=None, o
 
 
 def centred_lr_range(task, suggestion):
-    """A decade either side of lr-find's suggestion, clipped to the task's range (to lr_find's for a model)."""
-    low, high = LEARNING_RATE_RANGES[task] if task in TASKS else (1e-7, 10.0)
+    """A decade either side of lr-find's suggestion, clipped to the task's range (to lr_find's for the user's)."""
+    low, high = LEARNING_RATE_RANGES[task] if task in TASKS else LR_FIND_RANGES[task]
     centre = min(max(suggestion, low), high)
     return max(low, centre / 10), min(high, centre * 10)
 
@@ -348,22 +346,22 @@ def prepare_search(task, data=None, *, tuner="hyperband", max_trials=10, max_epo
     check_search_args(task, tuner, max_trials, max_epochs, optimizers, seed)
     max_epochs = MAX_EPOCHS[task_name(task)] if max_epochs is None else max_epochs
     optimizers = list(optimizers) if optimizers else None
-    if model_options and not isinstance(task, keras.Model):
+    if model_options and not is_users(task):
         raise InvalidArgumentError(f"{', '.join(sorted(model_options))} apply to a model's search, not to task={task!r}",
                                    sorted(model_options)[0])
     data = task_data(task, data, seed)
-    project_name = project_name or (task.name if isinstance(task, keras.Model) else task)
+    project_name = project_name or default_project_name(task)
     try:
         os.makedirs(os.path.join(directory, project_name), exist_ok=True)
     except OSError as e:
         raise InvalidArgumentError(f"directory cannot be written ({e.strerror}). Received: directory={directory!r}",
                                    "directory") from None
-    if from_lr_find:
-        found = lr_find(task, *data, batch_size=model_options.get("batch_size", 32), seed=seed) \
-            if isinstance(task, keras.Model) else lr_find(task, data, seed=seed)
-        lr_range = centred_lr_range(task_name(task), found.suggestion)
-        logger.info("lr-find suggests %.3g; searching %.3g to %.3g", found.suggestion, *lr_range)
     hypermodel = make_hypermodel(task, data, max_epochs, lr_range, optimizers, grid=tuner == "grid", **model_options)
+    if from_lr_find:
+        backend.set_random_seed(seed)
+        found = sweep_hypermodel(hypermodel, *LR_FIND_RANGES[task_name(task)], seed=seed)
+        hypermodel.lr_range = centred_lr_range(task_name(task), found.suggestion)
+        logger.info("lr-find suggests %.3g; searching %.3g to %.3g", found.suggestion, *hypermodel.lr_range)
     return SearchSetup(task, data, hypermodel, tuner, max_trials, max_epochs, directory, project_name, overwrite,
                        seed, verbose)
 
@@ -384,9 +382,18 @@ def run_trials(tuner, setup, on_trial_end=None, write_config=True):
                  verbose=setup.verbose)
 
 
+def default_project_name(task):
+    """The project folder's name: the task's, the model's, or the user's hypermodel class or `build` function's."""
+    if isinstance(task, keras.Model):
+        return task.name
+    if isinstance(task, keras_tuner.HyperModel):
+        return type(task).__name__
+    return getattr(task, "__name__", "hypermodel") if is_users(task) else task
+
+
 def search_data(task, x=None, y=None):
     """The `data` of `prepare_search` from `search`'s `x` and `y`: a task's data is `x` alone."""
-    if isinstance(task, keras.Model):
+    if is_users(task):
         return (x, y)
     if y is not None:
         raise InvalidArgumentError(f"y applies to a model's search; task={task!r} takes its data as x. "
@@ -403,8 +410,10 @@ def search(task, x=None, y=None, *, on_trial_end=None, **options):
 
     Args:
         task: A compiled `keras.Model` (each trial trains a fresh clone, see
-            `ModelHyperModel`), or `"poly"` (the polynomial, objective
-            `val_loss`) or `"mnist"` (the MLP, objective `val_accuracy`).
+            `ModelHyperModel`); a KerasTuner `HyperModel` or a `build(hp)`
+            function that returns a compiled model (see `BuiltHyperModel`);
+            or `"poly"` (the polynomial, objective `val_loss`) or `"mnist"`
+            (the MLP, objective `val_accuracy`).
         x: A model's training inputs, or a task's data (see `task_data`).
         y: A model's training targets.
         on_trial_end: Called with a dict for each finished trial: `number`,
@@ -416,10 +425,11 @@ def search(task, x=None, y=None, *, on_trial_end=None, **options):
             the task), `overwrite`, `lr_range` (`(low, high)` of the
             log-uniform rate), `optimizers` (names to choose from as well),
             `seed`, `from_lr_find` (centre the range on `lr_find`'s
-            suggestion), `verbose` (Keras's `fit` verbosity in each trial);
-            for a model also `validation_data`, `validation_split` (default
-            0.2), `batch_size` (default 32) and `objective` (default
-            `"val_loss"`).
+            suggestion, swept on a model built as the trials' are),
+            `verbose` (Keras's `fit` verbosity in each trial); for the
+            user's model or hypermodel also `validation_data`,
+            `validation_split` (default 0.2), `batch_size` (default 32) and
+            `objective` (default `"val_loss"`).
 
     Returns:
         A `SearchResult`.
@@ -529,7 +539,8 @@ def suggest_learning_rate(rates, losses):
     return float(rates[int(np.nanargmin(smoothed))] / 10)
 
 
-LR_FIND_RANGES = {"poly": (1e-4, 10.0), "mnist": (1e-6, 1.0)}
+# The rates `lr_find` sweeps on each task, and on the user's models when the search runs it (`from_lr_find`).
+LR_FIND_RANGES = {"poly": (1e-4, 10.0), "mnist": (1e-6, 1.0), "model": (1e-7, 10.0), "hypermodel": (1e-7, 10.0)}
 
 
 def check_lr_find_steps(steps):
@@ -656,14 +667,16 @@ def _sweep_batches(x, y, batch_size, steps, seed):
 
 
 def task_lr_find(task, data=None, *, steps=100, seed=0):
-    """Runs the learning-rate range test on a fresh model of `task`.
+    """Runs the learning-rate range test on a fresh model of `task`, built as the search builds each trial's.
 
-    The rate grows exponentially from batch to batch while the loss is
-    recorded; the sweep stops early once the loss has clearly diverged.
+    The model is the task's hypermodel's (`build_for_sweep`: its
+    optimizer and loss, with a constant rate), swept over the task's range
+    (`LR_FIND_RANGES`) on the search's training part, at the search's batch
+    size: the polynomial takes one full-batch SGD step per rate, the MLP one
+    batch of 64 with Adam.
 
     Args:
-        task: `"poly"` (data `(x, y)`; one full-batch SGD step per rate) or
-            `"mnist"` (data as from `load_mnist`; Adam, one batch of 64 per rate).
+        task: `"poly"` or `"mnist"`.
         data: The task's data; None for its default (see `task_data`).
         steps: Learning rates tried, spread exponentially over the task's range.
         seed: Keras's seed.
@@ -679,30 +692,16 @@ def task_lr_find(task, data=None, *, steps=100, seed=0):
     """
     check_task(task)
     check_lr_find_steps(steps)
-    data = task_data(task, data, seed)
+    hypermodel = make_hypermodel(task, task_data(task, data, seed), MAX_EPOCHS[task])
     backend.set_random_seed(seed)
     start, stop = LR_FIND_RANGES[task]
-    sweep = LearningRateSweep(start, stop, steps)
-    if task == "poly":
-        x, y = data
-        model = PolynomialRegression(5)
-        model.adapt(x)
-        model.compile(optimizer=keras.optimizers.SGD(start), loss=keras.losses.MeanSquaredError(dtype="float64"))
-        batch_size = len(x)
-        inputs, targets = np.tile(x, steps), np.tile(y, steps)  # the whole data, once per rate
-    else:
-        (x, y), _ = data
-        model = mnist_mlp()
-        model.compile(optimizer=keras.optimizers.Adam(start),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
-        batch_size = MNIST_BATCH_SIZE
-        order = np.concatenate([np.random.default_rng(seed + k).permutation(len(x))
-                                for k in range(math.ceil(steps * batch_size / len(x)))])[: steps * batch_size]
-        inputs, targets = x[order], keras.utils.to_categorical(y[order], 10)  # a fresh batch per rate
-    model.fit(inputs, targets, batch_size=batch_size, epochs=1, callbacks=[sweep], verbose=0, shuffle=False)
-    rates, losses = sweep.rates[: len(sweep.losses)], np.asarray(sweep.losses)
-    return LrFindResult(task=task, rates=rates, losses=losses, smoothed=smooth(losses),
-                        suggestion=suggest_learning_rate(rates, losses), diverged=sweep.diverged)
+    return dataclasses.replace(sweep_hypermodel(hypermodel, start, stop, steps=steps, seed=seed), task=task)
+
+
+def sweep_hypermodel(hypermodel, start_lr, end_lr, steps=100, seed=0):
+    """`lr_find` on a model `hypermodel` builds as each trial's, on its training data at its batch size."""
+    return lr_find(hypermodel.build_for_sweep(start_lr), *hypermodel.train, batch_size=hypermodel.batch_size,
+                   start_lr=start_lr, end_lr=end_lr, steps=steps, seed=seed)
 
 
 def write_lr_find_events(log_dir, result, picture=None):

@@ -183,13 +183,19 @@ def as_flags(error):
     """A library error's message in the command line's words: `max_trials must be an integer >= 1. Received:
     max_trials=0` reads `--max-trials must be an integer >= 1. Received: 0`.
 
-    Only errors that name their parameter (`InvalidArgumentError.parameter`) are changed.
+    Only errors that name their parameter (`InvalidArgumentError.parameter`) are changed. Their advice in
+    Python's words reads in the command line's too: `overwrite=True` as `--overwrite`, `project_name=NAME` as
+    `--project-name NAME`.
     """
     import ast
+    import re
 
     message, parameter = str(error), getattr(error, "parameter", None)
     if not parameter:
         return message
+    message = re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=(True|[A-Z]+)\b",
+                     lambda m: "--" + m.group(1).replace("_", "-") + ("" if m.group(2) == "True" else f" {m.group(2)}"),
+                     message)
     flag = "--" + parameter.replace("_", "-")
     head, marker, received = message.rpartition(f"Received: {parameter}=")
     if marker:

@@ -250,3 +250,53 @@ def test_a_worker_that_comes_back_before_the_chief_timeout_resumes_its_trial(tmp
     assert processes["tuner0"].returncode == 0 and processes["chief"].returncode == 0, out
     trials = [json.loads(p.read_text()) for p in (tmp_path / "logs" / "tune" / "poly").glob("trial_*/trial.json")]
     assert sorted((t["trial_id"], t["status"]) for t in trials) == [("0", "COMPLETED"), ("1", "COMPLETED")]
+
+
+USERS_SCRIPT = '''
+import logging
+
+import keras
+import keras_tuner
+import numpy as np
+
+import polykeras
+
+print("imported as", __name__, flush=True)
+
+
+class Widths(keras_tuner.HyperModel):
+    def build(self, hp):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(hp.Choice("units", [4, 8]), activation="relu"),
+                                  keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the processes started, with their PIDs
+    x = np.random.default_rng(0).normal(size=(256, 3)).astype("float32")
+    result = polykeras.search(Widths(), x, x @ np.array([1.0, 2.0, 3.0], "float32"), tuner="random", max_trials=4,
+                              max_epochs=3, workers=2, directory="logs/tune")
+    print("statuses", sorted(t["status"] for t in result.trials))
+    print("spaces", sorted({tuple(sorted(t["hyperparameters"])) for t in result.trials}))
+'''
+
+
+@pytest.mark.any_backend("jax")
+@pytest.mark.timeout(300)
+def test_a_scripts_hypermodel_is_searched_by_two_workers(tmp_path):
+    """A HyperModel defined in the user's script reaches the workers pickled; they import the script as __mp_main__."""
+    (tmp_path / "widths.py").write_text(USERS_SCRIPT)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "widths.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "statuses ['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']" in done.stdout
+    assert "spaces [('learning_rate', 'units')]" in done.stdout
+    project = tmp_path / "logs" / "tune" / "Widths"
+    pids = _worker_pids(done.stderr + done.stdout)
+    assert set(_trial_pids(project / "tensorboard").values()) == {pids["tuner0"], pids["tuner1"]}
+    for worker in ("tuner0", "tuner1"):  # the script ran in each worker without its __main__ block
+        log = (project / "processes" / f"{worker}.log").read_text()
+        assert "imported as __mp_main__" in log and "statuses" not in log
+    assert not any(alive(pid, tmp_path) for pid in pids.values())

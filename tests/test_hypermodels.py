@@ -1,4 +1,5 @@
-"""The search spaces: a user's compiled model cloned and recompiled per trial, with the trial's learning rate."""
+"""The search spaces: a user's compiled model cloned and recompiled per trial, with the trial's learning rate, and
+the models a user's HyperModel or build(hp) function builds."""
 
 import keras
 import keras_tuner
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from polykeras.errors import InvalidArgumentError
-from polykeras.hypermodels import ModelHyperModel, with_learning_rate
+from polykeras.hypermodels import BuiltHyperModel, ModelHyperModel, make_hypermodel, with_learning_rate
 
 L = keras.layers
 
@@ -96,3 +97,58 @@ def test_with_learning_rate_keeps_the_optimizer_and_its_settings():
     optimizer = with_learning_rate(keras.optimizers.RMSprop(0.1, rho=0.7), 0.02)
     assert type(optimizer) is keras.optimizers.RMSprop and optimizer.rho == pytest.approx(0.7)
     assert float(optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def build_dense(hp):
+    """A user's build(hp): its own width, SGD with momentum, a metric."""
+    model = keras.Sequential([keras.Input((3,)), L.Dense(hp.Int("units", 2, 6, step=2), activation="relu"),
+                              L.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9), loss="mse", metrics=["mae"])
+    return model
+
+
+class BatchSizeHyperModel(keras_tuner.HyperModel):
+    """A user's HyperModel that searches its batch size in its own fit."""
+
+    def build(self, hp):
+        return build_dense(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        self.fitted_with = {**kwargs, "batch_size": hp.Choice("batch_size", [4, 8])}
+        return model.fit(*args, **self.fitted_with)
+
+
+def test_a_build_function_gets_the_trials_rate_and_keeps_its_own_space_and_optimizer():
+    hypermodel = make_hypermodel(build_dense, data(1), max_epochs=1, lr_range=(1e-3, 1e-1))
+    assert isinstance(hypermodel, BuiltHyperModel) and hypermodel.task == "hypermodel"
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("learning_rate", 0.004)
+    hp.Fixed("units", 6)
+    model = hypermodel.build(hp)
+    assert model.layers[0].units == 6 and type(model.optimizer) is keras.optimizers.SGD
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.004) and model.optimizer.momentum == 0.9
+    assert model.get_compile_config()["metrics"] == ["mae"] and model.optimizer.built
+    # A fresh space has both: the rate polykeras declares, then the user's own.
+    space = keras_tuner.HyperParameters()
+    hypermodel.build(space)
+    assert [p.name for p in space.space] == ["learning_rate", "units"]
+
+
+def test_a_hypermodels_own_fit_trains_each_trial_on_the_searches_data():
+    user = BatchSizeHyperModel()
+    x, y = data(1)
+    hypermodel = BuiltHyperModel(user, x, y, validation_split=0.25, optimizers=["adam", "sgd"])
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("optimizer", "adam")
+    model = hypermodel.build(hp)
+    assert type(model.optimizer) is keras.optimizers.Adam  # the searched optimizer replaces the user's
+    history = hypermodel.fit(hp, model, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2 and user.fitted_with["batch_size"] == 4
+    assert user.fitted_with["validation_data"][0] is hypermodel.validation[0] and len(hypermodel.train[0]) == 15
+
+
+def test_a_build_that_returns_no_compiled_model_names_the_hypermodel():
+    hypermodel = BuiltHyperModel(lambda hp: keras.Sequential([L.Dense(1)]), *data(1))
+    with pytest.raises(InvalidArgumentError, match="build\\(hp\\) must return a compiled keras.Model") as caught:
+        hypermodel.build(keras_tuner.HyperParameters())
+    assert caught.value.parameter == "hypermodel"

@@ -139,6 +139,49 @@ def test_search_finds_the_rate_that_trains_a_users_model_and_leaves_the_model_al
     assert best is not model and float(np.mean((best.predict(x, verbose=0) - y) ** 2)) < 1e-2
 
 
+def build_line(hp):
+    """A user's build(hp) function: the line model, compiled with SGD."""
+    return line_model()
+
+
+class ShufflingLineHyperModel(keras_tuner.HyperModel):
+    """A user's HyperModel with a hyperparameter of its own, in its fit."""
+
+    def build(self, hp):
+        return line_model()
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, shuffle=hp.Boolean("shuffle"), **kwargs)
+
+
+def test_search_finds_the_rate_that_trains_what_a_users_build_function_builds(tmp_path):
+    result = tuning.search(build_line, *line_data(), tuner="grid", max_trials=20, max_epochs=2, lr_range=(0.01, 1.0),
+                           batch_size=20, directory=str(tmp_path))
+    rates = sorted(t["hyperparameters"]["learning_rate"] for t in result.trials)
+    np.testing.assert_allclose(rates, np.geomspace(0.01, 1.0, 9), rtol=1e-6)
+    scores = {t["hyperparameters"]["learning_rate"]: t["score"] for t in result.trials}
+    # As for the compiled line model: the searched rate is the one SGD trained with.
+    assert 0.1 <= result.best_hyperparameters["learning_rate"] <= 0.6 and result.best_score < 1e-2
+    assert scores[min(scores)] > 0.5
+    assert os.path.basename(os.path.dirname(result.log_dir)) == "build_line"
+
+
+def test_search_runs_a_users_hypermodel_with_its_own_hyperparameters_and_fit(tmp_path):
+    from conftest import read_run
+
+    result = tuning.search(ShufflingLineHyperModel(), *line_data(), tuner="random", max_trials=3, max_epochs=2,
+                           lr_range=(0.1, 0.5), batch_size=20, directory=str(tmp_path), seed=2)
+    assert len(result.trials) == 3 and {t["status"] for t in result.trials} == {"COMPLETED"}
+    for trial in result.trials:
+        assert set(trial["hyperparameters"]) == {"learning_rate", "shuffle"}
+        assert 0.1 <= trial["hyperparameters"]["learning_rate"] <= 0.5 and trial["score"] < 0.1
+        run = read_run(os.path.join(result.log_dir, trial["trial_id"], "execution0", "validation"))
+        assert "epoch_loss" in run
+    best = result.best_model()  # built and fitted through the user's hypermodel, at the best values
+    x, y = line_data()
+    assert float(np.mean((best.predict(x, verbose=0) - y) ** 2)) < 0.1
+
+
 def conv_model():
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
                               keras.layers.Flatten(), keras.layers.Dense(2)], name="conv")
@@ -191,7 +234,8 @@ def test_unknown_tuner_and_changed_space(tmp_path):
         tuning.make_tuner("annealing", tuning.PolynomialHyperModel(x, y), directory=str(tmp_path))
     tuning.make_tuner("random", tuning.PolynomialHyperModel(x, y), max_trials=1, directory=str(tmp_path))
     other = tuning.PolynomialHyperModel(x, y, lr_range=(1e-2, 0.5))
-    with pytest.raises(ValueError, match=r"changed: learning_rate\); pass --overwrite"):
+    advice = r"changed: learning_rate\); start it again with overwrite=True, or search another project with project_name=NAME$"
+    with pytest.raises(ValueError, match=advice):
         tuning.make_tuner("random", other, max_trials=1, directory=str(tmp_path))
     tuning.make_tuner("random", other, max_trials=1, directory=str(tmp_path), overwrite=True)
 
