@@ -14,8 +14,8 @@ def progress():
     return 1 if sys.stdout.isatty() else 2
 
 
-def check_output_file(path, suffix=None, overwrite=True, option="--json"):
-    """Fails early for an output file that cannot or must not be written."""
+def check_output_file(path, suffix=None, overwrite=True, option="--json", overwrite_option="--overwrite"):
+    """Fails early for an output file that cannot or must not be written (`overwrite_option` allows replacing it)."""
     if path is None:
         return
     if suffix and not path.endswith(suffix):
@@ -23,7 +23,7 @@ def check_output_file(path, suffix=None, overwrite=True, option="--json"):
     if os.path.isdir(path):
         raise UsageError(f"{option} names a directory. Received: {path}")
     if os.path.exists(path) and not overwrite:
-        raise UsageError(f"{option} target exists; pass --overwrite to replace it. Received: {path}")
+        raise UsageError(f"{option} target exists; pass {overwrite_option} to replace it. Received: {path}")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"{option} folder does not exist. Received: {path}")

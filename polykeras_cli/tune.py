@@ -106,7 +106,7 @@ def cmd_tune(args):
     from polykeras import distributed
 
     optimizers = args.optimizers.split(",") if args.optimizers else None
-    check_output_file(args.save, ".keras", args.overwrite_save, "--save")
+    check_output_file(args.save, ".keras", args.overwrite_save, "--save", "--overwrite-save")
     check_output_file(args.json)
     task, x, y, options = _saved_model_and_data(args)
     result = distributed.search(

@@ -220,12 +220,34 @@ def test_search_runs_on_models_it_was_not_designed_for(tmp_path, make):
         assert objective.replace("val_", "epoch_") in run
 
 
-def test_lr_find_result(tmp_path):
+def test_smoothing_is_a_bias_corrected_moving_average():
+    # By hand, beta 0.5: 0.5 / 0.5; (0.25 + 1) / 0.75; (0.625 + 1.5) / 0.875.
+    np.testing.assert_allclose(tuning.smooth([1.0, 2.0, 3.0], beta=0.5), [1.0, 5 / 3, 17 / 7])
+
+
+def test_the_suggestion_on_a_loss_curve_whose_best_rate_is_known():
+    rates = np.geomspace(1e-4, 10, 101)  # 20 rates a decade
+    losses = np.log10(rates / 0.1) ** 2  # lowest at 0.1, without noise
+    # A tenth of the best rate, late by the moving average's lag (9 steps of beta 0.9: under half a decade).
+    assert 0.01 <= tuning.suggest_learning_rate(rates, losses) <= 0.01 * 10 ** 0.5
+    noisy = losses + np.random.default_rng(0).normal(0, 0.05, len(losses))
+    assert 0.01 <= tuning.suggest_learning_rate(rates, noisy) <= 0.01 * 10 ** 0.5
+
+
+def test_lr_find_result():
+    from polykeras.hypermodels import make_hypermodel, task_data
+
     result = tuning.lr_find("poly", steps=60)
     assert len(result.rates) == len(result.losses) == len(result.smoothed) <= 60
     assert np.all(np.diff(result.rates) > 0) and result.rates[0] == pytest.approx(1e-4)
-    assert result.suggestion == pytest.approx(result.rates[int(np.nanargmin(result.smoothed))] / 10)
-    assert 1e-3 < result.suggestion < 1.0  # below the rate (1.0) at which SGD diverges on this basis
+    # The first loss is the zero polynomial's on the search's training part: mean(y^2).
+    train_y = make_hypermodel("poly", task_data("poly", None, 0), max_epochs=1).train[1]
+    assert result.losses[0] == pytest.approx(np.mean(train_y ** 2), rel=1e-6)
+    np.testing.assert_allclose(result.smoothed, tuning.smooth(result.losses))
+    # SGD on the orthonormal basis converges fastest at 0.5 and diverges above 1: the loss explodes, and
+    # the suggestion stays below the divergence.
+    assert result.diverged and result.losses[-1] > 100 * result.losses[0]
+    assert 0.05 < result.suggestion < 1.0
 
 
 def test_unknown_tuner_and_changed_space(tmp_path):
@@ -284,8 +306,9 @@ def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
     finally:
         first.kill()
         first.wait()
-    done_before = list(completed_trials(project).values()).count("COMPLETED")
-    assert 2 <= done_before < 8
+    finished = {t for t, status in completed_trials(project).items() if status == "COMPLETED"}
+    assert 2 <= len(finished) < 8
+    saved = {t: (project / f"trial_{t}" / "trial.json").read_bytes() for t in finished}
 
     second = popen(*args, "--json", "r.json", cwd=tmp_path)
     out, _ = second.communicate(timeout=300)
@@ -294,6 +317,12 @@ def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
     assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(8)]
     assert all(t["status"] == "COMPLETED" for t in trials)
     assert completed_trials(project) == {t["trial_id"]: "COMPLETED" for t in trials}
+    # Only the unfinished trials ran again: the rerun reports them alone, numbered after the finished ones,
+    # and the finished trials' files and TensorBoard runs are as the killed search left them.
+    assert re.findall(r"^trial (\d+)/8 ", out, re.M) == [str(k) for k in range(len(finished) + 1, 9)]
+    assert {t: (project / f"trial_{t}" / "trial.json").read_bytes() for t in finished} == saved
+    board = project / "tensorboard"
+    assert all(len(os.listdir(board / t / "execution0" / "train")) == 1 for t in finished)
 
 
 def _post(base, path, payload):
@@ -353,6 +382,52 @@ def test_lr_find_poly(cli, tmp_path):
     assert {"lr_find/loss", "lr_find/learning_rate", "lr_find/smoothed_loss", "lr_find/loss_vs_rate"} <= set(run)
 
 
+def test_lr_find_mnist(cli, tmp_path):
+    code, out, err = cli("lr-find", "mnist", "--data", "sample", "--steps", "20", "--json", "m.json", "--no-log")
+    assert code == 0, err
+    result = json.loads((tmp_path / "m.json").read_text())
+    rates, losses = result["learning_rates"], result["losses"]
+    assert 10 <= len(rates) == len(losses) <= 20 and rates[0] == pytest.approx(1e-6)  # doubling to 1, or diverged
+    np.testing.assert_allclose(np.diff(np.log10(rates)), 6 / 19, rtol=1e-6)
+    assert losses[0] > 2.0  # an untrained 10-class classifier: about ln 10 = 2.3
+    assert 1e-6 < result["suggested_learning_rate"] <= 0.1
+    assert f"suggested learning rate: {result['suggested_learning_rate']:.3g} " in out
+
+
+def test_tune_searches_optimizers_in_a_named_project_and_saves_the_best(cli, tmp_path):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "4", "--optimizers", "sgd,adam", "--project-name",
+            "mine", "--json", "t.json"]
+    code, out, err = cli(*args, "--save", "best.keras")
+    assert code == 0, err
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert result["log_dir"] == os.path.join("logs", "tune", "mine", "tensorboard")
+    chosen = [t["hyperparameters"]["optimizer"] for t in result["trials"]]
+    assert len(chosen) == 4 and set(chosen) <= {"sgd", "adam"}
+    assert re.search(r"^trial +learning rate +optimizer +val_loss", out, re.M)  # the table shows the optimizer
+    saved = keras.saving.load_model(tmp_path / "best.keras")
+    assert type(saved.optimizer).__name__.lower() == result["best_hyperparameters"]["optimizer"]
+    before = (tmp_path / "best.keras").read_bytes()
+    code, _, err = cli(*args, "--save", "best.keras")  # the finished search again: nothing to train
+    assert code == 2 and err == "error: --save target exists; pass --overwrite-save to replace it. Received: best.keras\n"
+    assert (tmp_path / "best.keras").read_bytes() == before
+    code, out, err = cli(*args, "--save", "best.keras", "--overwrite-save")
+    assert code == 0, err
+    assert not re.search(r"^trial \d", out, re.M) and "model (best, retrained for 4 epochs): best.keras" in out
+    assert keras.saving.load_model(tmp_path / "best.keras").count_params() == saved.count_params()
+
+
+def test_tune_mnist(cli, tmp_path):
+    code, out, err = cli("tune", "mnist", "--data", "sample", "--tuner", "random", "--max-trials", "2", "--max-epochs",
+                         "1", "--json", "m.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["objective"] == "val_accuracy" and len(result["trials"]) == 2
+    for trial in result["trials"]:  # one epoch of the sample: far above chance (0.1)
+        assert trial["status"] == "COMPLETED" and 0.5 < trial["score"] <= 1.0
+        assert 1e-4 <= trial["hyperparameters"]["learning_rate"] <= 1e-1
+    assert result["best_score"] == max(t["score"] for t in result["trials"])
+
+
 def test_tune_from_lr_find_centres_the_range(cli, tmp_path):
     code, out, err = cli(*POLY_ARGS, "--tuner", "random", "--max-trials", "2", "--from-lr-find", "--json", "c.json")
     assert code == 0, err
@@ -365,6 +440,7 @@ def test_tune_from_lr_find_centres_the_range(cli, tmp_path):
 
 
 TUNE_BAD_INPUT = [
+    (["lr-find", "poly", "--steps", "1"], "--steps must be an integer >= 2. Received: 1"),
     (["tune", "cnn"], "argument task: invalid choice: 'cnn'"),
     (["tune", "poly", "--batch-size", "8"], "--batch-size applies to PATH.keras, not to poly"),
     (["tune", "mine.keras", "--data", "nope.npz"], "model file not found. Received: mine.keras"),
