@@ -18,6 +18,10 @@ in three ways, each measured in `benchmarks/logging_overhead.py`:
   rename is atomic, so a process killed mid-write leaves the previous backup
   whole, and a `.partial` file is never read.
 
+Its arguments are `BackupAndRestore`'s, with the same meaning, and two more
+(`budget`, `clock`); `save_freq` is `"epoch"` only, as backups are taken at
+epochs' ends.
+
 Example:
 
 >>> import tempfile, numpy as np
@@ -25,7 +29,7 @@ Example:
 >>> model.compile(optimizer="sgd", loss="mse")
 >>> folder = tempfile.mkdtemp()
 >>> x = np.ones((8, 1))
->>> _ = model.fit(x, x, epochs=2, verbose=0, callbacks=[Backup(folder, budget=0, delete_at_end=False)])
+>>> _ = model.fit(x, x, epochs=2, verbose=0, callbacks=[Backup(folder, delete_checkpoint=False, budget=0)])
 >>> backed_up_epochs(folder)
 2
 """
@@ -43,6 +47,7 @@ from polykeras.checks import check_number
 from polykeras.errors import RunError
 
 BACKUP_FILE = "backup.npz"
+PREVIOUS_FILE = "backup.previous.npz"  # with `double_checkpoint`
 # The write in flight for each backup file, whichever `Backup` started it: a `fit` that raised leaves its
 # last write running, and the next `fit` on the same folder (a new `Backup` or the same) waits for it.
 _WRITES = {}
@@ -62,10 +67,16 @@ class Backup(keras.callbacks.Callback):
 
     Args:
         backup_dir: The folder of the backup (created if missing).
+        save_freq: `"epoch"`: backups are taken at epochs' ends (as often as
+            `budget` allows). A number of batches, which `BackupAndRestore`
+            also takes, is refused with a `ValueError`.
+        double_checkpoint: Whether the previous backup is kept too, and
+            restored when the last one cannot be read (a damaged disk: a
+            killed write never damages it).
+        delete_checkpoint: Whether a `fit` that finishes removes the backup
+            folder, as `BackupAndRestore` does, so the next run starts afresh.
         budget: The largest share of training time that backing up may
             take; 0 backs up at every epoch's end.
-        delete_at_end: Whether a `fit` that finishes removes the backup
-            folder, as `BackupAndRestore` does, so the next run starts afresh.
         clock: What the budget reads the time from, in seconds (tests pass
             a fake one to check the budget exactly).
 
@@ -74,20 +85,26 @@ class Backup(keras.callbacks.Callback):
         resumed_epoch: The epoch that training resumed after, or 0.
     """
 
-    def __init__(self, backup_dir, budget=0.02, delete_at_end=True, clock=time.perf_counter):
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True, *,
+                 budget=0.02, clock=time.perf_counter):
         super().__init__()
         if not backup_dir:
             raise ValueError(f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}")
+        if save_freq != "epoch":
+            raise ValueError(f"save_freq must be 'epoch': Backup backs up at epochs' ends, within its time budget. "
+                             f"Received: save_freq={save_freq!r}")
         check_number(budget, "budget", at_least=0, below=1)
         if not callable(clock):
             raise ValueError(f"clock must be a function that returns the time. Received: clock={clock!r}")
         self.backup_dir = backup_dir
         self.budget = float(budget)
-        self.delete_at_end = delete_at_end
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = delete_checkpoint
         self.clock = clock
         self.saved_epochs = []
         self.resumed_epoch = 0
         self._path = os.path.join(backup_dir, BACKUP_FILE)
+        self._previous = os.path.join(backup_dir, PREVIOUS_FILE)
         self._writer = None
         self._error = None
         self._last_save = None  # when the last backup was taken
@@ -108,18 +125,30 @@ class Backup(keras.callbacks.Callback):
             in_flight.join()
         self.saved_epochs, self.resumed_epoch, self._last_save = [], 0, None
         remove_stale(self._path)  # a write a SIGKILL interrupted
-        if not os.path.exists(self._path):
+        state = self._read()
+        if state is None:
             return
         variables = self._variables()
-        with np.load(self._path) as state:
-            values = [state[f"v{i}"] for i in range(int(state["count"]))]
-            self.resumed_epoch = int(state["epoch"])
+        values, self.resumed_epoch = state
         # Matched by structure, as `load_weights` does: layer names may differ between processes.
         if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
             raise RunError(f"the backup in {self.backup_dir} is of another model; delete it to start afresh")
         for variable, value in zip(variables, values):
             variable.assign(value)
         self.model._initial_epoch = self.resumed_epoch  # how Keras's own BackupAndRestore resumes `fit`
+
+    def _read(self):
+        """`(values, epoch)` of the last backup, or of the previous one when the last cannot be read; or None."""
+        paths = [p for p in [self._path] + ([self._previous] if self.double_checkpoint else []) if os.path.exists(p)]
+        for path in paths:
+            try:
+                with np.load(path) as state:
+                    return [state[f"v{i}"] for i in range(int(state["count"]))], int(state["epoch"])
+            except Exception as e:  # damaged: the previous one, if any
+                if path == paths[-1]:
+                    raise RunError(f"the backup {path} cannot be read ({type(e).__name__}: {e}); "
+                                   f"delete {self.backup_dir} to start afresh") from e
+        return None
 
     def on_epoch_end(self, epoch, logs=None):
         now = self.clock()
@@ -150,6 +179,9 @@ class Backup(keras.callbacks.Callback):
         self._write_seconds = self.clock() - start
 
     def _save(self, state):
+        if self.double_checkpoint and os.path.exists(self._path):  # the last backup, copied whole first
+            with atomic_file(self._previous) as f, open(self._path, "rb") as last:
+                shutil.copyfileobj(last, f)
         with atomic_file(self._path) as f:
             np.savez(f, **state)
 
@@ -164,5 +196,5 @@ class Backup(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.wait()
-        if self.delete_at_end:
+        if self.delete_checkpoint:
             shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -39,7 +39,7 @@ def test_a_resumed_fit_ends_where_an_unbroken_one_does(tmp_path):
     unbroken = _model()
     unbroken.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0)
 
-    first = Backup(str(tmp_path), budget=0, delete_at_end=False)
+    first = Backup(str(tmp_path), delete_checkpoint=False, budget=0)
     _model().fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=[first])
     assert first.saved_epochs == [1, 2, 3] and backed_up_epochs(str(tmp_path)) == 3
 
@@ -85,7 +85,7 @@ class _Epochs(keras.callbacks.Callback):
 
 def test_the_budget_spaces_the_backups(tmp_path):
     x, y = _data()
-    backup = _OneUnitWrites(str(tmp_path), budget=0.02, delete_at_end=False, clock=_FakeClock())
+    backup = _OneUnitWrites(str(tmp_path), delete_checkpoint=False, budget=0.02, clock=_FakeClock())
     _model().fit(x, y, epochs=20, batch_size=64, verbose=0, callbacks=[_Epochs(backup, units=10), backup])
     # Epochs of 10 units, copies of 0 and writes of 1. A backup costs its copy and the write before it, so the
     # first two are free and taken at once; after that each costs 1 unit, and 1 / 0.02 = 50 units, 5 epochs, must
@@ -96,7 +96,7 @@ def test_the_budget_spaces_the_backups(tmp_path):
 
 def test_a_failed_write_stops_training_and_keeps_the_last_backup(tmp_path):
     x, y = _data()
-    backup = Backup(str(tmp_path), budget=0, delete_at_end=False)
+    backup = Backup(str(tmp_path), delete_checkpoint=False, budget=0)
 
     class BlockTheNextWrite(keras.callbacks.Callback):
         """Once epoch 1 is backed up, puts a folder where the next write's file goes: open() fails, even as root."""
@@ -122,7 +122,7 @@ def test_a_failed_write_stops_training_and_keeps_the_last_backup(tmp_path):
 
 def test_a_backup_of_another_model_is_refused(tmp_path):
     x, y = _data()
-    _model().fit(x, y, epochs=1, verbose=0, callbacks=[Backup(str(tmp_path), delete_at_end=False)])
+    _model().fit(x, y, epochs=1, verbose=0, callbacks=[Backup(str(tmp_path), delete_checkpoint=False)])
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     other.compile(optimizer="adam", loss="mse")
     with pytest.raises(RunError, match="the backup in .* is of another model"):
@@ -245,7 +245,7 @@ def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup(tmp_path):
     model = keras.Sequential([keras.Input((4096,)), keras.layers.Dense(4096, use_bias=False)])
     model.compile(optimizer="adam", loss="mse")
     x = np.ones((8, 4096), "float32")
-    backup = Backup(str(folder), budget=0, delete_at_end=False)
+    backup = Backup(str(folder), delete_checkpoint=False, budget=0)
     model.fit(x, x, epochs=whole + 2, batch_size=8, verbose=0, callbacks=[backup])
     assert backup.resumed_epoch == whole and backup.saved_epochs == [whole + 1, whole + 2]
     assert int(model.optimizer.iterations) == whole + 2
@@ -272,7 +272,7 @@ USERS_FIT = textwrap.dedent("""
             time.sleep(pause)
 
     model.fit(x, y, epochs=epochs, batch_size=16, shuffle=False, verbose=0,
-              callbacks=[Backup(folder, budget=0, delete_at_end=False), Pause()])
+              callbacks=[Backup(folder, delete_checkpoint=False, budget=0), Pause()])
     state = [np.asarray(keras.ops.convert_to_numpy(v)) for v in model.variables + model.optimizer.variables]
     np.savez(out, *state)
 """)
@@ -362,6 +362,32 @@ def test_a_fit_interrupted_after_an_epoch_resumes_after_it_in_the_same_process(t
     assert second.resumed_epoch == 2 and history.epoch[-1] == 4
     assert int(model.layers[0].counter.value) == 5 * 3  # Keras's test: 15 batches, none run twice
     assert not folder.exists()  # a fit that finishes removes the backup, as BackupAndRestore does
+
+
+def test_it_takes_backup_and_restores_arguments_with_their_meaning():
+    import inspect
+
+    keras_names = list(inspect.signature(keras.callbacks.BackupAndRestore).parameters)
+    assert list(inspect.signature(Backup).parameters)[: len(keras_names)] == keras_names
+    with pytest.raises(ValueError, match="^save_freq must be 'epoch': .* Received: save_freq=10$"):
+        Backup("b", save_freq=10)
+
+
+@pytest.mark.parametrize("double_checkpoint", [True, False])
+def test_double_checkpoint_restores_the_previous_backup_when_the_last_is_damaged(tmp_path, double_checkpoint):
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, epochs=3, verbose=0,
+              callbacks=[Backup(str(tmp_path), double_checkpoint=double_checkpoint, delete_checkpoint=False, budget=0)])
+    assert os.path.exists(tmp_path / "backup.previous.npz") == double_checkpoint
+    (tmp_path / BACKUP_FILE).write_bytes(b"damaged by the disk")
+    resumed = Backup(str(tmp_path), double_checkpoint=double_checkpoint, delete_checkpoint=False, budget=0)
+    if not double_checkpoint:
+        with pytest.raises(RunError, match="backup.npz cannot be read"):
+            _model().fit(x, y, epochs=3, verbose=0, callbacks=[resumed])
+        return
+    _model().fit(x, y, epochs=3, verbose=0, callbacks=[resumed])
+    assert resumed.resumed_epoch == 2 and resumed.saved_epochs == [3]  # epoch 2's backup; epoch 3 trained again
 
 
 def test_an_empty_backup_dir_is_refused():
