@@ -418,7 +418,10 @@ def search(task, x=None, y=None, *, on_trial_end=None, **options):
         y: A model's training targets.
         on_trial_end: Called with a dict for each finished trial: `number`,
             `total`, `trial_id`, `hyperparameters`, `score`, `best_score`,
-            `objective`, `seconds`, `status`.
+            `objective`, `seconds`, `status`. `number` counts the search's
+            finished trials when this one is reported: in a worker of a
+            search over several machines, two trials that end together may
+            both be reported with the same count.
         **options: `prepare_search`'s: `tuner` (`"hyperband"`, `"random"`,
             `"bayesian"` or `"grid"`), `max_trials`, `max_epochs` (default
             20 for poly, 9 for mnist), `directory`, `project_name` (default:
@@ -466,11 +469,11 @@ def finished_scores(oracle, total):
     """The scores of the search's finished trials, from its oracle or, in a worker, from the chief's.
 
     A worker's oracle is KerasTuner's `OracleClient`, which has no `trials`
-    but forwards `get_best_trials` to the chief.
+    but forwards `get_best_trials` to the chief. That pads its answer with
+    unfinished trials when fewer have finished than were asked for.
     """
-    if hasattr(oracle, "trials"):
-        return [t.score for t in oracle.trials.values() if t.status == "COMPLETED"]
-    return [t.score for t in oracle.get_best_trials(max(total or 0, 1000))]
+    trials = oracle.trials.values() if hasattr(oracle, "trials") else oracle.get_best_trials(max(total or 0, 1000))
+    return [t.score for t in trials if t.status == "COMPLETED"]
 
 
 def trial_progress(state, scores, total, objective, seconds):

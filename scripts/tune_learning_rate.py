@@ -54,6 +54,8 @@ order = np.random.default_rng(0).permutation(len(x_train))
 x_train, y_train = x_train[order], y_train[order]
 
 # A model of your own, compiled as usual: its loss, metrics and optimizer are what every trial uses.
+# Seeded, so that every machine of a distributed search starts lr_find from the same weights.
+keras.utils.set_random_seed(0)
 model = keras.Sequential([
     keras.Input((28, 28, 1)),
     keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
@@ -65,7 +67,8 @@ model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=
 # 1. The learning-rate range test.
 found = polykeras.lr_find(model, x_train, y_train, batch_size=64)
 print(f"lr_find suggests {found.suggestion:.2g} ({found.method})")
-# Rounded, so that every machine of a distributed search, each running this test, searches the same space.
+# Rounded, so that every machine of a distributed search, each running this test on the same seeded model and
+# data, searches the same space.
 lr_range = tuple(float(f"{rate:.2g}") for rate in (found.suggestion / 10, found.suggestion * 3))
 
 

@@ -250,6 +250,26 @@ def test_lr_find_result():
     assert 0.05 < result.suggestion < 1.0
 
 
+def test_a_workers_count_of_finished_trials_leaves_out_the_running_ones(tmp_path):
+    """A worker counts through KerasTuner's get_best_trials, which pads its answer with unfinished trials."""
+    x, y = synthetic_polynomial([1, 2, 3])
+    oracle = tuning.make_tuner("random", tuning.PolynomialHyperModel(x, y), max_trials=4,
+                               directory=str(tmp_path)).oracle
+    first = oracle.create_trial("tuner0")
+    oracle.update_trial(first.trial_id, {"val_loss": 0.5})
+    first.status = "COMPLETED"
+    oracle.end_trial(first)
+    oracle.create_trial("tuner1")  # running
+
+    class WorkersOracle:
+        """What a worker's OracleClient offers for this: the chief's get_best_trials, and no trials."""
+
+        get_best_trials = staticmethod(oracle.get_best_trials)
+
+    assert len(oracle.get_best_trials(4)) == 2  # the padding
+    assert tuning.finished_scores(WorkersOracle(), 4) == tuning.finished_scores(oracle, 4) == [0.5]
+
+
 def test_unknown_tuner_and_changed_space(tmp_path):
     x, y = synthetic_polynomial([1, 2, 3])
     with pytest.raises(ValueError, match="Received: tuner='annealing'"):
