@@ -12,8 +12,10 @@ from polykeras.tensorboard.events import (
     histogram_summary,
     image_summary,
     keras_model_summary,
+    histogram_from_counts,
     layout_summary,
     multiline_chart,
+    text_value,
 )
 
 
@@ -66,3 +68,17 @@ def test_scalars_are_the_protos_tensorboard_makes():
         assert made.tensor.SerializeToString() == expected.tensor.SerializeToString() or (
             value != value and np.isnan(tensor_util.make_ndarray(made.tensor)))
         assert made.metadata == expected.metadata
+
+
+def test_text_and_histograms_are_the_protos_tensorboards_own_helpers_make():
+    from tensorboard.plugins.histogram import metadata
+    from tensorboard.plugins.text.summary_v2 import text_pb
+
+    assert text_value("fit/equation", "y = 1 + 2x").SerializeToString() == \
+        text_pb("fit/equation", "y = 1 + 2x").value[0].SerializeToString()
+    counts, edges = np.array([3, 0, 5]), np.array([-1.0, 0.0, 0.5, 2.0])
+    made = histogram_from_counts("w/histogram", counts, edges).value[0]
+    table = np.stack([edges[:-1], edges[1:], counts.astype(float)], axis=1)
+    expected = tensor_util.make_tensor_proto(table, dtype=np.float64)
+    assert made.tensor.SerializeToString() == expected.SerializeToString()
+    assert made.metadata == metadata.create_summary_metadata(display_name="w/histogram", description="")

@@ -178,6 +178,9 @@ class TensorBoard(keras.callbacks.Callback):
                     continue
                 summaries.extend(made if isinstance(made, list) else [made])
             writers[writer].write(summaries, step, wall_time)
+            if work.empty():  # caught up: TensorBoard shows it now
+                for w in writers.values():
+                    w.flush()
         for w in writers.values():
             w.close()
 

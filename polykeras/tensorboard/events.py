@@ -18,6 +18,7 @@ Example:
 ['epoch_loss']
 """
 
+import functools
 import io
 import itertools
 import os
@@ -43,6 +44,8 @@ _SCALAR_METADATA = scalar_pb("_", 0.0).value[0].metadata
 
 
 _FLOAT_SCALAR = tensor_util.make_tensor_proto(np.float32(0.0))
+_TEXT = text_pb("_", "").value[0]
+_TABLE = tensor_util.make_tensor_proto(np.zeros((1, 3)), dtype=np.float64)  # a histogram's dtype
 
 
 def scalar_value(tag, value):
@@ -54,8 +57,10 @@ def scalar_value(tag, value):
 
 
 def text_value(tag, text):
-    """A text summary as a `Summary.Value`."""
-    return text_pb(tag, text).value[0]
+    """A text summary as a `Summary.Value`, the proto `text_pb` makes, built without `make_tensor_proto`."""
+    tensor = type(_TEXT.tensor)(dtype=_TEXT.tensor.dtype, tensor_shape=_TEXT.tensor.tensor_shape,
+                                string_val=[text.encode()])
+    return summary_pb2.Summary.Value(tag=tag, metadata=_TEXT.metadata, tensor=tensor)
 
 
 def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
@@ -73,12 +78,15 @@ def histogram_from_counts(tag, counts, edges):
     """A histogram summary from bucket counts and their `len(counts) + 1` edges (computed elsewhere, say on the device)."""
     edges = np.asarray(edges, np.float64)
     table = np.stack([edges[:-1], edges[1:], np.asarray(counts, np.float64)], axis=1)
-    value = summary_pb2.Summary.Value(
-        tag=tag,
-        metadata=histogram_metadata.create_summary_metadata(display_name=tag, description=""),
-        tensor=tensor_util.make_tensor_proto(table, dtype=np.float64),
-    )
-    return summary_pb2.Summary(value=[value])
+    shape = type(_TABLE.tensor_shape)(dim=[type(_TABLE.tensor_shape.dim[0])(size=n) for n in table.shape])
+    tensor = type(_TABLE)(dtype=_TABLE.dtype, tensor_shape=shape, tensor_content=table.astype("<f8").tobytes())
+    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=_histogram_metadata(tag),
+                                                                tensor=tensor)])
+
+
+@functools.lru_cache(maxsize=4096)
+def _histogram_metadata(tag):
+    return histogram_metadata.create_summary_metadata(display_name=tag, description="")
 
 
 def image_summary(tag, pixels, description=""):
@@ -158,6 +166,9 @@ class EventWriter:
 
     def _add(self, event):
         self._file.write(record(event.SerializeToString()))
+
+    def flush(self):
+        """Puts what was written so far where TensorBoard reads it."""
         self._file.flush()
 
     def write(self, values, step, wall_time=None):
