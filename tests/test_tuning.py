@@ -402,6 +402,7 @@ def test_lr_find_poly(cli, tmp_path):
     assert {"lr_find/loss", "lr_find/learning_rate", "lr_find/smoothed_loss", "lr_find/loss_vs_rate"} <= set(run)
 
 
+@pytest.mark.any_backend  # the command line's flags; training on each backend is tested above
 def test_lr_find_mnist(cli, tmp_path):
     code, out, err = cli("lr-find", "mnist", "--data", "sample", "--steps", "20", "--json", "m.json", "--no-log")
     assert code == 0, err
@@ -414,6 +415,7 @@ def test_lr_find_mnist(cli, tmp_path):
     assert f"suggested learning rate: {result['suggested_learning_rate']:.3g} " in out
 
 
+@pytest.mark.any_backend  # the command line's flags; training on each backend is tested above
 def test_tune_searches_optimizers_in_a_named_project_and_saves_the_best(cli, tmp_path):
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "4", "--optimizers", "sgd,adam", "--project-name",
             "mine", "--json", "t.json"]
@@ -436,6 +438,7 @@ def test_tune_searches_optimizers_in_a_named_project_and_saves_the_best(cli, tmp
     assert keras.saving.load_model(tmp_path / "best.keras").count_params() == saved.count_params()
 
 
+@pytest.mark.any_backend  # the command line's flags; training on each backend is tested above
 def test_tune_mnist(cli, tmp_path):
     code, out, err = cli("tune", "mnist", "--data", "sample", "--tuner", "random", "--max-trials", "2", "--max-epochs",
                          "1", "--json", "m.json")
