@@ -142,7 +142,7 @@ def shareable_hypermodel(hypermodel, project_dir):
 def _load_hypermodel(shared):
     """Loads the pickle `shareable_hypermodel` wrote, importing the module it refers to from its file if need be."""
     name, file = shared["module"], shared["file"]
-    if name == "__main__" or (name not in sys.modules and importlib.util.find_spec(name.split(".")[0]) is None):
+    if file and (name == "__main__" or (name not in sys.modules and importlib.util.find_spec(name.split(".")[0]) is None)):
         sys.path.insert(0, os.path.dirname(file))
         spec = importlib.util.spec_from_file_location("__mp_main__" if name == "__main__" else name, file)
         module = importlib.util.module_from_spec(spec)

@@ -300,3 +300,24 @@ def test_a_scripts_hypermodel_is_searched_by_two_workers(tmp_path):
         log = (project / "processes" / f"{worker}.log").read_text()
         assert "imported as __mp_main__" in log and "statuses" not in log
     assert not any(alive(pid, tmp_path) for pid in pids.values())
+
+
+@pytest.mark.any_backend
+def test_a_hypermodel_workers_cannot_import_is_refused_before_any_process_starts(tmp_path):
+    import keras
+    import numpy as np
+
+    import polykeras
+    from polykeras.errors import InvalidArgumentError
+
+    def build(hp):  # local: pickle cannot name it, so no worker could load it
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    x = np.zeros((20, 1), "float32")
+    with pytest.raises(InvalidArgumentError, match="workers need the hypermodel pickled, which failed") as caught:
+        polykeras.search(build, x, x, tuner="random", max_trials=2, max_epochs=1, workers=2,
+                         directory=str(tmp_path))
+    assert caught.value.parameter == "task"
+    assert not (tmp_path / "build" / "processes").exists()  # no chief or worker was started
