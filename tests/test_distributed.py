@@ -276,7 +276,7 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the processes started, with their PIDs
     x = np.random.default_rng(0).normal(size=(256, 3)).astype("float32")
     result = polykeras.search(Widths(), x, x @ np.array([1.0, 2.0, 3.0], "float32"), tuner="random", max_trials=4,
-                              max_epochs=3, workers=2, directory="logs/tune")
+                              max_epochs=1, workers=2, directory="logs/tune")
     print("statuses", sorted(t["status"] for t in result.trials))
     print("spaces", sorted({tuple(sorted(t["hyperparameters"])) for t in result.trials}))
 '''

@@ -64,6 +64,7 @@ def test_grid_is_thirteen_log_spaced_rates():
     np.testing.assert_allclose(rates[1:] / rates[:-1], 10 ** 0.25)
 
 
+@pytest.mark.any_backend  # KerasTuner's four tuners; training through them on each backend is tested below
 @pytest.mark.parametrize("name", tuning.TUNERS)
 def test_every_tuner_finds_a_working_rate_for_the_polynomial(tmp_path, name):
     x, y = synthetic_polynomial([1, 2, 3], samples=200)
