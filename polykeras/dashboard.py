@@ -3,14 +3,21 @@
 Example:
 
 >>> import json, tempfile, urllib.request
->>> board, url = serve(tempfile.mkdtemp(), port=0)
+>>> board, url = serve(tempfile.mkdtemp(), port=0, reload_interval=0)  # one load: no reloader thread stays
 >>> url.startswith("http://127.0.0.1:")
 True
 >>> json.load(urllib.request.urlopen(url + "data/runs", timeout=30))
 []
 
 The server lives as long as this process (TensorBoard has no stop call):
-`polykeras tensorboard` runs it in a process of its own.
+`polykeras tensorboard` runs it in a process of its own. Its reloader thread,
+a daemon, wakes every `reload_interval` seconds to read event files, through
+TensorFlow's C++ reader when TensorFlow is installed. A test process that had
+served it once ended with an abort after all its tests passed ("FATAL:
+exception not rethrown", the mark of a thread unwound inside C++ at exit), and
+the reloader was the one such thread still alive. So a process that goes on to
+other work and exits, such as a test run, serves with `reload_interval=0`: one
+load at start, and no reloader left.
 """
 
 import os
