@@ -1,11 +1,22 @@
 """Shared fixtures: the backend (KERAS_BACKEND, TensorFlow by default), a fixed seed, and runners for the CLI."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# JAX's persistent compilation cache, new for each test session and shared with the processes it starts: the
+# suite compiles the same small models again and again (every trial, worker and restart); finding them in the
+# cache made test_tuning.py and test_mnist.py 18 % faster on JAX (161 -> 132 s). JAX reads these when imported.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _JAX_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="polykeras-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+else:
+    _JAX_CACHE = None
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -28,6 +39,11 @@ def pytest_collection_modifyitems(config, items):
         once = item.get_closest_marker("any_backend")
         if once is not None and BACKEND != (once.args[0] if once.args else "tensorflow"):
             item.add_marker(pytest.mark.skip(reason="does not depend on the backend; runs in the other pass"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _JAX_CACHE is not None:
+        shutil.rmtree(_JAX_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -100,7 +100,7 @@ print(json.dumps({"poly": np.asarray(poly.predict(grid, verbose=0)).tolist(),
 """
 
 
-@pytest.mark.any_backend("jax")
+@pytest.mark.any_backend  # its four processes pick their own backends; in the TensorFlow pass, which is shorter
 def test_models_cross_backends_both_ways(tmp_path):
     for source, target in (("tensorflow", "jax"), ("jax", "tensorflow")):
         folder = tmp_path / f"{source}-to-{target}"

@@ -158,6 +158,7 @@ def test_an_unsupported_backend_is_bad_input(tmp_path):
     assert done.stderr == "error: polykeras runs on the tensorflow or jax backend. Received: KERAS_BACKEND=torch\n"
 
 
+@pytest.mark.any_backend  # the demo's printed numbers; its training on each backend is tested with the library
 def test_demo(cli, tmp_path):
     """The numbers the demo prints: both recipes' gaps, zero initialisation's symmetry, and what gets a gradient."""
     code, out, err = cli("demo")
@@ -361,6 +362,7 @@ def _wait_for_backup(process, tmp_path, epochs):
     assert process.poll() is None and _backed_up_epochs(tmp_path) >= epochs, "no epoch was backed up in time"
 
 
+@pytest.mark.any_backend("jax")  # the run lock and resuming through the CLI; Backup on each backend: test_backup.py
 def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
     epochs = 30
     args = ["train-mnist", *QUICK, "--epochs", str(epochs), "--json", "r.json"]

@@ -41,7 +41,7 @@ def test_train_mnist_script_trains_and_saves(tmp_path):
 @pytest.mark.slow
 @pytest.mark.any_backend  # a distributed search from a Python script, with a model of its own: once (TF pass)
 def test_tune_script_searches_and_saves_the_best(tmp_path):
-    out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=1, WORKERS=2)
+    out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=1, WORKERS=1)
     suggestion = float(re.search(r"^lr_find suggests (\S+) ", out, re.M).group(1))
     assert 1e-5 <= suggestion <= 1.0
     rates = [float(r) for r in re.findall(r"^ +\d+  lr (\S+)  val_accuracy", out, re.M)]
@@ -64,6 +64,7 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
     assert trainers and trainers <= pids
 
 
+@pytest.mark.any_backend  # the example, once; the callback on convnets on each backend: test_tensorboard_callback.py
 def test_watch_a_convnet_script_logs_what_the_convnet_learned(tmp_path):
     from conftest import read_run
 
