@@ -57,22 +57,25 @@ def poly_case(epochs, **kwargs):
     return run
 
 
-def mnist_case(epochs, augment):
-    """train-mnist's defaults (TensorBoard logging, backups, NaN guard) against plain Keras `fit`, same model."""
+def mnist_case(epochs, augment, callbacks=list):
+    """train-mnist's defaults (TensorBoard logging, backups, NaN guard) against plain Keras `fit`, same model.
+
+    `callbacks()` makes more callbacks for each run, for both.
+    """
     *data, _ = load_mnist("sample")
     (x_train, y_train), _ = data
     one_hot = keras.utils.to_categorical(y_train, 10)
 
     def run(log_dir):
         if log_dir:  # what `polykeras train-mnist` does: a run folder, its logs and its backup
-            result = train_mnist(data, epochs=epochs, augment=augment, runs_dir=log_dir)
+            result = train_mnist(data, epochs=epochs, augment=augment, runs_dir=log_dir, callbacks=callbacks())
             return result.train_seconds, result.train_seconds
         backend.set_random_seed(0)
         model = mnist_mlp(augment=augment)
         compile_mnist(model, 1e-3, epochs * -(-len(x_train) // MNIST_BATCH_SIZE),
                       steps_per_execution=STEPS_PER_EXECUTION[backend.name()])  # as train_mnist compiles it
         start = time.perf_counter()
-        model.fit(x_train, one_hot, batch_size=MNIST_BATCH_SIZE, epochs=epochs, verbose=0)
+        model.fit(x_train, one_hot, batch_size=MNIST_BATCH_SIZE, epochs=epochs, verbose=0, callbacks=callbacks())
         seconds = time.perf_counter() - start
         return seconds, seconds
 

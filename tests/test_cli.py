@@ -415,7 +415,6 @@ def test_cli_defaults_match_the_library():
 # ----------------------------------------------------------------------------
 # tensorboard: the real server, queried over HTTP on 127.0.0.1
 
-import re  # noqa: E402
 import urllib.parse  # noqa: E402
 import urllib.request  # noqa: E402
 
