@@ -23,6 +23,7 @@ import keras  # noqa: E402
 from augmentation_cost import EpochTimes  # noqa: E402
 from logging_overhead import mnist_case  # noqa: E402
 from polykeras import backend  # noqa: E402
+from polykeras.data import load_mnist  # noqa: E402
 from polykeras.mnist import MNIST_BATCH_SIZE  # noqa: E402
 
 
@@ -47,7 +48,8 @@ def main():
     args = parser.parse_args()
     timers = []
     run = mnist_case(args.epochs, args.augment, callbacks=lambda: timers.append(EpochTimes()) or timers[-1:])
-    samples, steps_per_epoch = 4000, -(-4000 // MNIST_BATCH_SIZE)
+    samples = len(load_mnist("sample")[0][0])  # what mnist_case trains on
+    steps_per_epoch = -(-samples // MNIST_BATCH_SIZE)
     rows = {"plain Keras fit, same model": [], "polykeras recipe, default callbacks": []}
     with tempfile.TemporaryDirectory() as root:
         for _ in range(args.repeats):
