@@ -46,15 +46,20 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     args = parser.parse_args()
-    timers = []
-    run = mnist_case(args.epochs, args.augment, callbacks=lambda: timers.append(EpochTimes()) or timers[-1:])
+    timers = []  # one per run, the last one the current run's
+
+    def epoch_timer():
+        timers.append(EpochTimes())
+        return [timers[-1]]
+
+    run = mnist_case(args.epochs, args.augment, callbacks=epoch_timer)
     samples = len(load_mnist("sample")[0][0])  # what mnist_case trains on
     steps_per_epoch = -(-samples // MNIST_BATCH_SIZE)
     rows = {"plain Keras fit, same model": [], "polykeras recipe, default callbacks": []}
     with tempfile.TemporaryDirectory() as root:
         for _ in range(args.repeats):
-            for name, log_dir in zip(rows, (None, root)):
-                seconds, _ = run(log_dir and os.path.join(root, str(time.monotonic_ns())))
+            for name, logged in zip(rows, (False, True)):
+                seconds, _ = run(os.path.join(root, str(time.monotonic_ns())) if logged else None)
                 rows[name].append((seconds, statistics.median(timers[-1].seconds[1:])))
     print(f"{backend.name()} on {device()}: {args.epochs} epochs of {samples} digits, batch {MNIST_BATCH_SIZE}, "
           f"augmented: {args.augment}; keras {keras.__version__}; median of {args.repeats}")
