@@ -283,7 +283,7 @@ def train_mnist(
             run.close()
         for callback in extra:
             if hasattr(callback, "wait"):
-                callback.wait()  # TensorBoard's logs are on disk before the call returns
+                callback.wait()  # a fit that raised keeps the logs (and backup) of the epochs before
     train_seconds = time.perf_counter() - start
     if guard.nan_epoch is not None:
         raise LossBecameNaN(guard.nan_epoch, model)

@@ -297,10 +297,10 @@ def fit_polynomial(
         )
     finally:
         model.on_features = False  # from now on the model takes x again
+        for callback in callbacks:
+            if hasattr(callback, "wait"):
+                callback.wait()  # a fit that raised keeps the logs of the epochs before
     train_seconds = time.perf_counter() - start
-    for callback in callbacks:
-        if hasattr(callback, "wait"):
-            callback.wait()  # TensorBoard's logs are on disk before the call returns
 
     learned, lstsq, lstsq_mse = layer.coefficients(), optimum, optimum_mse
     mse = _mse(layer, r)

@@ -41,7 +41,6 @@ model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE),
               loss=keras.losses.MeanSquaredError(dtype="float64"))
 logger = polykeras.TensorBoard(LOG_DIR, data=(x, y))  # coefficients, curve and histograms per epoch
 model.fit(x, y, batch_size=len(x), epochs=EPOCHS, callbacks=[logger], verbose=2)
-logger.wait()
 
 # Compare with float64 least squares.
 learned = layer.coefficients()  # power basis, lowest degree first

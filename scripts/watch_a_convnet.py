@@ -50,7 +50,6 @@ fixed = np.linspace(0, len(x_train) - 1, 128).astype(int)  # a spread of trainin
 watch = polykeras.TensorBoard(LOG_DIR, histogram_freq=1, image_freq=1, data=(x_train[fixed], y_train[fixed]))
 model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_data=(x_test, y_test),
           callbacks=[watch], verbose=2)
-watch.wait()
 
 # Evaluate on the sample's 1,000 held-out digits.
 loss, accuracy = model.evaluate(x_test, y_test, verbose=0)

@@ -91,7 +91,6 @@ def test_every_panel_follows_from_what_the_model_contains(tmp_path, kind):
     copies = WeightCopies()
     callback = TensorBoard(tmp_path, image_freq=1, data=(x, y))
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback, copies])
-    callback.wait()
     run = read_run(tmp_path / "train")
 
     trainable = [v.path for v in model.trainable_variables]
@@ -140,7 +139,6 @@ def test_a_unit_made_dead_on_purpose_is_counted(tmp_path):
     x, y = data_for("subclassed")
     callback = TensorBoard(tmp_path, data=(x, y))
     model.fit(x, y, epochs=3, verbose=0, callbacks=[callback])
-    callback.wait()
     dead = read_run(tmp_path / "train")["activations/half_dead/dead_fraction"]
     assert [(s, float(v)) for s, v in dead] == [(0, 0.5), (1, 0.5), (2, 0.5), (3, 0.5)]
 
@@ -153,7 +151,6 @@ def test_gradient_norms_equal_the_hand_computed_gradient_of_a_linear_model(tmp_p
     copies = WeightCopies()
     callback = TensorBoard(tmp_path, data=(x, y))
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback, copies])
-    callback.wait()
     layer = model.get_layer("linear")
     w, b = copies.copies[-1][layer.kernel.path], copies.copies[-1][layer.bias.path]
     residual = x @ w + b - y  # d/dw mean((xw + b - y)^2) = 2/n x^T r; d/db = 2/n sum(r)
@@ -167,7 +164,6 @@ def test_keras_tags_are_written_for_the_same_arguments(tmp_path):
     callback = TensorBoard(tmp_path, histogram_freq=1, write_images=True, write_steps_per_second=True,
                            update_freq=2, data=(x, y))
     model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0, callbacks=[callback])
-    callback.wait()
     train, validation = read_run(tmp_path / "train"), read_run(tmp_path / "validation")
     keras_train = {"epoch_loss", "epoch_learning_rate", "epoch_steps_per_second", "batch_loss",
                    "batch_steps_per_second", "keras", *(f"{v.path}/histogram" for v in model.weights),
@@ -189,8 +185,6 @@ def test_every_tag_of_keras_own_callback_is_written_too(tmp_path):
         callback = make(str(tmp_path / name), histogram_freq=1, write_images=True, write_steps_per_second=True,
                         update_freq=2)
         model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0, callbacks=[callback])
-        if name == "polykeras":
-            callback.wait()
         tags[name] = {sub: set(read_run(tmp_path / name / sub)) for sub in ("train", "validation")}
     assert tags["keras"]["train"] and tags["keras"]["validation"]
     for sub in ("train", "validation"):
@@ -201,7 +195,6 @@ def test_panels_can_be_turned_off(tmp_path):
     model, (x, y) = compiled("convnet"), data_for("convnet")
     callback = TensorBoard(tmp_path, data=(x, y), panels=(), write_graph=False)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    callback.wait()
     assert set(read_run(tmp_path / "train")) == {"epoch_loss", "epoch_learning_rate"}
 
 
@@ -213,7 +206,6 @@ def test_a_scheduled_learning_rate_is_logged_at_the_optimizers_step_count(tmp_pa
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     callback = TensorBoard(tmp_path, panels=(), write_graph=False)
     model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[callback])
-    callback.wait()
     logged = [(step, float(value)) for step, value in read_run(tmp_path / "train")["epoch_learning_rate"]]
     cosine = lambda t: 0.01 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(t, 12) / 12)))  # noqa: E731
     assert [step for step, _ in logged] == [1, 2, 3]
@@ -229,7 +221,6 @@ def test_without_histograms_nothing_needs_data_and_nothing_is_said(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    callback.wait()
     assert not [w for w in caught if "polykeras.TensorBoard" in str(w.message)]
 
 
@@ -238,7 +229,6 @@ def test_without_data_one_warning_names_what_is_not_logged(tmp_path):
     callback = TensorBoard(tmp_path)
     with pytest.warns(UserWarning, match="without data=.* not logged: gradient norms, activations") as caught:
         model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
-    callback.wait()
     assert len([w for w in caught if "polykeras.TensorBoard" in str(w.message)]) == 1
     run = read_run(tmp_path / "train")
     assert not any(t.startswith(("gradient_norm/", "activations/")) for t in run)
@@ -256,6 +246,36 @@ def test_without_data_one_warning_names_what_is_not_logged(tmp_path):
 def test_unsupported_arguments_are_refused(arguments, message):
     with pytest.raises(ValueError, match=message):
         TensorBoard("logs", **arguments)
+
+
+@pytest.mark.parametrize("writing", ["at the end", "during training"])
+def test_after_a_fit_that_raised_wait_writes_the_epochs_before(tmp_path, monkeypatch, writing):
+    """Keras calls no on_train_end when fit raises; `wait()` then writes and closes, and the callback works again."""
+    import threading
+
+    from polykeras.tensorboard import callback as module
+
+    # Every epoch long (the writer thread starts at the second epoch's end), or every epoch short (not before the end).
+    monkeypatch.setattr(module, "LONG_EPOCH_SECONDS", 0.0 if writing == "during training" else float("inf"))
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    model, (x, y) = compiled("subclassed"), data_for("subclassed")
+    callback = TensorBoard(tmp_path / "first", panels=(), write_graph=False)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[callback, Interrupt()])
+    assert (callback._thread.ident is not None) == (writing == "during training")  # the case this test is about
+    waiting = threading.Thread(target=callback.wait, daemon=True)
+    waiting.start()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive(), "wait() did not return after a fit that raised"
+    assert [s for s, _ in read_run(tmp_path / "first" / "train")["epoch_loss"]] == [1, 2]
+    callback.log_dir = str(tmp_path / "second")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
+    assert [s for s, _ in read_run(tmp_path / "second" / "train")["epoch_loss"]] == [1]
 
 
 def test_evaluate_outside_fit_logs_against_the_optimizer_steps(tmp_path):
@@ -288,7 +308,6 @@ def test_logged_weights_equal_the_model_under_data_parallel_on_two_devices(tmp_p
         x, y = rng.random((64, 6), np.float32), rng.random((64, 1), np.float32)
         callback = TensorBoard({str(tmp_path)!r}, data=(x, y))
         model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
-        callback.wait()
         run = read_run({str(tmp_path / "train")!r})
         sharding = model.get_layer("hidden").kernel.value.sharding
         for layer in ("hidden", "norm", "out"):
@@ -318,7 +337,6 @@ def test_an_mlp_on_flat_images_gets_one_tile_per_unit_raw_and_learned(tmp_path):
     batch = (x_test[:64], keras.utils.to_categorical(y_test[:64], 10))
     callback = TensorBoard(tmp_path, image_freq=1, data=batch)
     result = train_mnist(data, epochs=2, hidden=(32,), augment=False, callbacks=[callback])
-    callback.wait()
     run = read_run(tmp_path / "train")
     assert {"weights/hidden_1_kernels", "weights/hidden_1_learned", "activations/hidden_1/dead_fraction",
             "hidden_1/kernel/histogram", "gradient_norm/hidden_1", "update_ratio/hidden_1/kernel"} <= set(run)

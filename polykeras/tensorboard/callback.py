@@ -8,8 +8,8 @@ model graph), then adds the panels of `polykeras.tensorboard.panels`.
 
 The epoch hooks only copy the numbers they need; building and writing the
 summaries happens on a background thread, during training when epochs are
-long and after it when they take milliseconds. `wait()` returns once
-everything is on disk.
+long and at its end when they take milliseconds. As with Keras's callback,
+the files are written and closed when `fit` returns.
 """
 
 import copy
@@ -45,7 +45,8 @@ class TensorBoard(keras.callbacks.Callback):
     importing TensorFlow. Named `TensorBoard`, with a `log_dir` attribute,
     so that KerasTuner sends each trial's logs to a folder of its own.
     Writers are created when training starts and closed when it ends, so
-    the callback can be deep-copied (KerasTuner copies callbacks per trial).
+    the callback can be deep-copied (KerasTuner copies callbacks per trial);
+    when `fit` returns, everything is on disk.
 
     Steps count epochs (passes over the data), and the state before the first
     update is logged at step 0, so every curve starts at the initial value.
@@ -88,7 +89,6 @@ class TensorBoard(keras.callbacks.Callback):
     >>> x, y = np.ones((32, 4)), np.ones((32, 1))
     >>> callback = TensorBoard(tempfile.mkdtemp(), data=(x, y))
     >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
-    >>> callback.wait()
     >>> sorted(os.listdir(callback.log_dir))
     ['train']
     """
@@ -185,7 +185,14 @@ class TensorBoard(keras.callbacks.Callback):
             w.close()
 
     def wait(self):
-        """Blocks until everything logged so far is written and the files are closed."""
+        """Writes what was logged, closes the files and returns then: what `fit`'s end does.
+
+        Call it after a `fit` that raised, to keep the logs of the epochs before.
+        """
+        if self._queue is not None and not self._closed:
+            self._queue.put(None)  # the thread closes the files and ends
+            self._closed = True
+            self._start_writing()
         thread = self._thread
         if thread is not None and thread.ident is not None:
             thread.join()
@@ -195,11 +202,7 @@ class TensorBoard(keras.callbacks.Callback):
             self._thread.start()
 
     def on_train_begin(self, logs=None):
-        if self._queue is not None and not self._closed:
-            # A previous fit raised before on_train_end: close its writers before starting anew.
-            self._queue.put(None)
-            self._start_writing()
-        self.wait()
+        self.wait()  # a previous fit that raised before on_train_end left its writers open
         self._queue = queue.SimpleQueue()
         self._closed = False
         # The folder as it is now: a later change of the working directory must not move the logs.
@@ -230,9 +233,7 @@ class TensorBoard(keras.callbacks.Callback):
         return [p for p in chosen if p.start(self, initial_epoch)]
 
     def on_train_end(self, logs=None):
-        self._queue.put(None)  # the thread closes the files and ends; wait() joins it
-        self._closed = True
-        self._start_writing()
+        self.wait()
 
     def __deepcopy__(self, memo):
         clone = type(self).__new__(type(self))
