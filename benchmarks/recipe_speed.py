@@ -59,7 +59,7 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         for _ in range(args.repeats):
             for name, logged in zip(rows, (False, True)):
-                seconds, _ = run(os.path.join(root, str(time.monotonic_ns())) if logged else None)
+                seconds = run(os.path.join(root, str(time.monotonic_ns())) if logged else None)
                 rows[name].append((seconds, statistics.median(timers[-1].seconds[1:])))
     print(f"{backend.name()} on {device()}: {args.epochs} epochs of {samples} digits, batch {MNIST_BATCH_SIZE}, "
           f"augmented: {args.augment}; keras {keras.__version__}; median of {args.repeats}")
