@@ -42,6 +42,7 @@ import time
 import keras
 import numpy as np
 
+from polykeras import keras_compat
 from polykeras.atomic import atomic_file, remove_stale
 from polykeras.checks import check_number
 from polykeras.errors import RunError
@@ -135,7 +136,7 @@ class Backup(keras.callbacks.Callback):
             raise RunError(f"the backup in {self.backup_dir} is of another model; delete it to start afresh")
         for variable, value in zip(variables, values):
             variable.assign(value)
-        self.model._initial_epoch = self.resumed_epoch  # how Keras's own BackupAndRestore resumes `fit`
+        keras_compat.resume_at_epoch(self.model, self.resumed_epoch)
 
     def _read(self):
         """`(values, epoch)` of the last backup, or of the previous one when the last cannot be read; or None."""

@@ -49,6 +49,8 @@ HOW_KERAS_TRAINS = {
                   "tape.gradient gives None for the others",
     "jax": "model.stateless_call(trainable, non_trainable, x) is a pure function of the variables' values; "
            "jax.grad differentiates it with respect to its first argument only",
+    "torch": "autograd records the operations on tensors with requires_grad, which Keras sets on the trainable "
+             "variables alone; Keras's torch trainer calls loss.backward(), and only those get a .grad",
 }
 
 

@@ -45,7 +45,7 @@ from polykeras.checks import check_int, check_number
 from polykeras.data import load_arrays, save_arrays
 from polykeras.errors import InvalidArgumentError, RunError
 from polykeras.hypermodels import ModelHyperModel, UsersDataHyperModel
-from polykeras.saving import load_model
+from polykeras.saving import load_model, save_model
 
 # A worker or the chief that dies is started again this many times; the next death stops the search.
 MAX_WORKER_RESTARTS = 3
@@ -98,7 +98,7 @@ def shareable_model(model, project_dir):
     """Saves a model where every process can load it (`.keras`, loaded with `safe_mode=True`); returns the path."""
     path = os.path.join(project_dir, MODEL_FILE)
     try:
-        model.save(path)
+        save_model(model, path)
         load_model(path)
     except Exception as e:  # a model that does not round-trip cannot reach the workers
         raise InvalidArgumentError(f"workers need the model saved and loaded as .keras (safe_mode=True), which "

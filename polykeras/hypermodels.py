@@ -28,6 +28,7 @@ from polykeras.checks import check_number, make_optimizer
 from polykeras.errors import InvalidArgumentError
 from polykeras.mnist import MNIST_BATCH_SIZE, compile_mnist, mnist_mlp
 from polykeras.polynomial import PolynomialRegression
+from polykeras.saving import clone_model, compile_config, model_json, optimizer_config
 
 TASKS = ("poly", "mnist")
 # Epochs per trial at most, unless `max_epochs` says otherwise.
@@ -342,13 +343,13 @@ class ModelHyperModel(UsersDataHyperModel):
         self.model = model
 
     def metric_names(self):
-        metrics = self.model.get_compile_config().get("metrics") or []
+        metrics = compile_config(self.model).get("metrics") or []
         names = [m for m in keras.tree.flatten(metrics) if isinstance(m, str)]
         return ["loss"] + [m for m in names if m != "loss"]
 
     def build(self, hp):
         name, rate = self._optimizer(hp)
-        model = keras.models.clone_model(self.model)
+        model = clone_model(self.model)
         if not model.built:  # a subclassed model: built by one call, so that checkpoints load into it
             model(keras.tree.map_structure(lambda a: np.asarray(a)[:1], self.train[0]))
         recompile(model, make_optimizer(name, rate) if name else with_learning_rate(self.model.optimizer, rate),
@@ -357,7 +358,7 @@ class ModelHyperModel(UsersDataHyperModel):
 
     def space(self):
         try:
-            architecture = hashlib.sha256(self.model.to_json().encode()).hexdigest()[:12]
+            architecture = hashlib.sha256(model_json(self.model).encode()).hexdigest()[:12]
         except Exception:  # a subclassed model without a config: its class names it
             architecture = type(self.model).__qualname__
         return {**super().space(), "model": self.model.name, "architecture": architecture}
@@ -422,7 +423,7 @@ def recompile(model, optimizer, like=None):
 
     Built now, so that a trial Hyperband continues from a checkpoint gets its optimizer state back.
     """
-    config = keras.saving.deserialize_keras_object((like or model).get_compile_config())
+    config = keras.saving.deserialize_keras_object(compile_config(like or model))
     config["optimizer"] = optimizer
     model.compile(**config)
     model.optimizer.build(model.trainable_variables)
@@ -440,7 +441,7 @@ def with_learning_rate(optimizer, rate, keep_schedule=True):
     A schedule keeps its shape, its `initial_learning_rate` becoming `rate`,
     unless `keep_schedule` is False.
     """
-    config = optimizer.get_config()
+    config = optimizer_config(optimizer)
     current = config.get("learning_rate")
     if keep_schedule and isinstance(current, dict) and "initial_learning_rate" in current.get("config", {}):
         config["learning_rate"] = {**current, "config": {**current["config"], "initial_learning_rate": rate}}

@@ -175,14 +175,14 @@ class Polynomial(keras.layers.Layer):
         """
         coefficients = self.basis_coefficients
         if self.orthonormalize:
-            coefficients = ops.matmul(self.basis_transform, coefficients)
+            coefficients = _matvec(self.basis_transform, coefficients)
         if features:
-            return ops.matmul(ops.cast(inputs, self.compute_dtype), coefficients)
+            return _matvec(ops.cast(inputs, self.compute_dtype), coefficients)
         x = ops.cast(inputs, self.compute_dtype)
         column = len(x.shape) == 2
         if column:
             x = ops.squeeze(x, axis=-1)
-        y = ops.matmul(self._features(self._to_window(x)), coefficients)
+        y = _matvec(self._features(self._to_window(x)), coefficients)
         return ops.expand_dims(y, axis=-1) if column else y
 
     def compute_output_shape(self, input_shape):
@@ -325,6 +325,12 @@ class Polynomial(keras.layers.Layer):
             "orthonormalize": self.orthonormalize,
             "coefficients_initializer": keras.initializers.serialize(self.coefficients_initializer),
         }
+
+
+def _matvec(matrix, vector):
+    """`matrix @ vector` in their own dtype: `ops.matmul` returns float32 for float64 on PyTorch (Keras's type
+    promotion turns 64-bit results into 32-bit ones there), `ops.einsum` keeps float64 on every backend."""
+    return ops.einsum("ij,j->i", matrix, vector)
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,8 +38,9 @@ MNIST_BATCH_SIZE = 128
 MNIST_DROPOUT = 0.1
 MNIST_ELASTIC = 1.5
 # Training steps per compiled call, by backend (benchmarks/augmentation_cost.py, 2 CPU cores, ms per epoch at
-# 1 -> 8 steps): TensorFlow 293 -> 236 plain, 417 -> 333 augmented; JAX 189 -> 189 and 194 -> 203.
-STEPS_PER_EXECUTION = {"tensorflow": 8, "jax": 1}
+# 1 -> 8 steps): TensorFlow 293 -> 236 plain, 417 -> 333 augmented; JAX 189 -> 189 and 194 -> 203. Keras's
+# PyTorch trainer runs one step per call.
+STEPS_PER_EXECUTION = {"tensorflow": 8, "jax": 1, "torch": 1}
 MNIST_LABEL_SMOOTHING = 0.1
 logger = logging.getLogger(__name__)
 # Training images on which the hidden units are compared after training.
@@ -183,6 +184,18 @@ def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smo
     )
 
 
+def one_step_per_call(model):
+    """Compiles the trained model again as it was, with its optimizer and its state, for one step per call.
+
+    `steps_per_execution` is a training speed-up of the backend it trained
+    on, and it is saved with the model: Keras's PyTorch trainer refuses to
+    predict with anything but 1, so a model saved with 8 would not load and
+    predict on every backend.
+    """
+    if model.steps_per_execution != 1:
+        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], steps_per_execution=1)
+
+
 def train_mnist(
     data,
     epochs=MNIST_EPOCHS,
@@ -228,9 +241,12 @@ def train_mnist(
         steps_per_execution: Training steps per compiled call (Keras's
             `compile` argument); default `STEPS_PER_EXECUTION`'s for the
             backend: 8 on TensorFlow, where it saves 20 % of an epoch on
-            2 CPU cores, 1 on JAX, where it saved nothing. Epoch-level
+            2 CPU cores, 1 on JAX, where it saved nothing, and 1 on PyTorch,
+            whose Keras trainer takes no other. Epoch-level
             callbacks (the TensorBoard logs, `Backup`, the NaN guard) see
             the same epochs; batch-level ones are called once per execution.
+            The model returned is compiled for one step per call, so that
+            saved, it predicts on every backend (`one_step_per_call`).
 
     Returns:
         A `MnistTraining`.
@@ -285,6 +301,7 @@ def train_mnist(
             if hasattr(callback, "wait"):
                 callback.wait()  # a fit that raised keeps the logs (and backup) of the epochs before
     train_seconds = time.perf_counter() - start
+    one_step_per_call(model)
     if guard.nan_epoch is not None:
         raise LossBecameNaN(guard.nan_epoch, model)
     hidden_units = symmetry_report(model, x_train[:SYMMETRY_SAMPLES], y_train[:SYMMETRY_SAMPLES])

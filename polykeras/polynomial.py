@@ -284,7 +284,7 @@ def fit_polynomial(
         optimizer=optimizer,
         # Keras losses compute in floatx (float32) unless told otherwise.
         loss=keras.losses.MeanSquaredError(dtype=layer.compute_dtype),
-        steps_per_execution=steps_per_pass,
+        steps_per_execution=backend.steps_per_execution(steps_per_pass),
     )
     start = time.perf_counter()
     try:

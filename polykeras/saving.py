@@ -1,4 +1,11 @@
-"""Loading saved models, only ever with `safe_mode=True`.
+"""Saving and serialising models without importing TensorFlow on the other backends, and loading them only with
+`safe_mode=True`.
+
+Keras serialises every object's config through `serialize_keras_object`,
+which asks TensorFlow, when it is installed, whether the object is one of
+TensorFlow's types: `get_config`, `to_json`, `clone_model` and `save` import
+all of TensorFlow into a JAX or PyTorch process. The functions here do the
+same without it (`keras_compat.tensorflow_hidden`).
 
 Example:
 
@@ -17,11 +24,50 @@ import zipfile
 
 import keras
 
+from polykeras import backend, keras_compat
 from polykeras.errors import InvalidArgumentError
+
+
+def save_model(model, path):
+    """`model.save(path)` (a `.keras` file), without importing TensorFlow on JAX or PyTorch.
+
+    Keras asks TensorFlow, when it is installed, whether each object it
+    serialises is one of TensorFlow's types; on the other backends none can
+    be, so it is not asked (`keras_compat.tensorflow_hidden`).
+    """
+    with keras_compat.tensorflow_hidden():
+        model.save(path)
+
+
+def model_json(model):
+    """`model.to_json()`, without importing TensorFlow on JAX or PyTorch (see `save_model`)."""
+    with keras_compat.tensorflow_hidden():
+        return model.to_json()
+
+
+def clone_model(model):
+    """`keras.models.clone_model(model)`: the same architecture with new weights (see `save_model`)."""
+    with keras_compat.tensorflow_hidden():
+        return keras.models.clone_model(model)
+
+
+def compile_config(model):
+    """`model.get_compile_config()`: its loss, metrics and optimizer, serialised (see `save_model`)."""
+    with keras_compat.tensorflow_hidden():
+        return model.get_compile_config()
+
+
+def optimizer_config(optimizer):
+    """`optimizer.get_config()` (see `save_model`)."""
+    with keras_compat.tensorflow_hidden():
+        return optimizer.get_config()
 
 
 def load_model(path):
     """Loads a `.keras` model with `safe_mode=True` (polykeras's layers are registered on import).
+
+    A model saved on another backend runs as this backend runs its own
+    (`backend.adopt`: on PyTorch, not through `torch.compile`).
 
     Raises:
         InvalidArgumentError: for a missing file, a file that is not a
@@ -33,10 +79,11 @@ def load_model(path):
     if not path.endswith(".keras") or not zipfile.is_zipfile(path):
         raise InvalidArgumentError(f"not a .keras model file. Received: {path}")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many types for a bad archive.
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InvalidArgumentError(f"cannot load {path} with safe_mode=True: {first}") from None
+    return backend.adopt(model)
 
 
 def load_digit_model(path):

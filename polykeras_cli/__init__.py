@@ -5,8 +5,9 @@ registers the layers with Keras and so imports a backend (TensorFlow by
 default), while `polykeras --help` must answer at once. Commands import what
 they need when they run.
 
-The backend is TensorFlow unless `--backend jax` or `KERAS_BACKEND=jax` says
-otherwise; every command prints it and writes it to its JSON.
+The backend is the one Keras picks (`KERAS_BACKEND`, else `~/.keras/keras.json`,
+else TensorFlow) unless `--backend jax` or `--backend torch` says otherwise;
+every command prints it and writes it to its JSON.
 
 Exit codes: 0 done; 1 the run failed (diverged, collapsed, the same run in
 progress, a search process died), with one `error:` line, or a bug, with its
@@ -19,6 +20,8 @@ Example:
 """
 
 import argparse
+import importlib.util
+import json
 import logging
 import os
 import sys
@@ -40,26 +43,52 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
+EXTRAS = "pip install 'polykeras[tensorflow]', 'polykeras[jax]' or 'polykeras[torch]'"
+
+
+def _configured_backend():
+    """`(backend, where it was chosen)` as Keras will choose it: `KERAS_BACKEND`, else `keras.json`, else TensorFlow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"], "KERAS_BACKEND={}"
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            chosen = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        chosen = None
+    if chosen:
+        return chosen, f"{os.path.join(home, 'keras.json')} (backend {{}})"
+    return "tensorflow", "Keras's default backend, {}"
 
 
 def _load_backend(requested):
-    """Selects the Keras backend (`--backend`, else `KERAS_BACKEND`, else TensorFlow) and imports it quietly.
+    """Selects the Keras backend (`--backend`, else Keras's own choice) and imports it quietly.
 
-    TensorFlow's import-time log lines (absl's initialisation notice, the
-    CUDA probe) are written to file descriptor 2 before it reads
-    `TF_CPP_MIN_LOG_LEVEL`, so stderr is pointed at /dev/null for the import
-    alone. Returns the backend's name.
+    A backend polykeras does not run on, or one that is not installed, is bad
+    input, named with the extras that install each. TensorFlow's import-time
+    log lines (absl's initialisation notice, the CUDA probe) are written to
+    file descriptor 2 before it reads `TF_CPP_MIN_LOG_LEVEL`, so stderr is
+    pointed at /dev/null for the import alone. Returns the backend's name.
     """
     current = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
     if requested:
         if current not in (None, requested):
             raise UsageError(f"--backend cannot change the backend of a process where Keras runs on {current}. "
                              f"Received: --backend {requested}")
-        os.environ["KERAS_BACKEND"] = requested
-    backend = current or os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        backend, received = requested, "--backend {}"
+    else:
+        backend, received = (current, "{}") if current else _configured_backend()
+    received = received.format(backend)
     if backend not in BACKENDS:
-        raise UsageError(f"polykeras runs on the {' or '.join(BACKENDS)} backend. Received: KERAS_BACKEND={backend}")
+        raise UsageError(f"polykeras runs on the {', '.join(BACKENDS)} backends, installed by its extras: {EXTRAS}. "
+                         f"Received: {received}")
+    if current is None and importlib.util.find_spec(backend) is None:
+        installed = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+        choose = f"; or choose one that is: --backend {' or '.join(installed)}" if installed else ""
+        raise UsageError(f"the {backend} backend is not installed: pip install 'polykeras[{backend}]'{choose}. "
+                         f"Received: {received}")
+    os.environ["KERAS_BACKEND"] = backend  # for Keras, and the processes a search starts
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
@@ -115,7 +144,7 @@ def build_parser():
         "an MNIST MLP, TensorBoard logging and KerasTuner learning-rate search.",
     )
     parser.add_argument("--backend", choices=BACKENDS,
-                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
+                        help="the Keras backend (default: KERAS_BACKEND, else keras.json's, else tensorflow)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fit = sub.add_parser("fit-poly", help="learn polynomial coefficients from zeros with compile/fit",
                          description="Learn polynomial coefficients from zeros with compile/fit and compare "

@@ -50,6 +50,7 @@ def cmd_train_mnist(args):
     from polykeras import data, mnist
     from polykeras.checks import check_int, check_learning_rate
     from polykeras.errors import LossBecameNaN, TrainingCollapsed
+    from polykeras.saving import save_model
 
     hidden = _parse_hidden(args.hidden)
     mnist.mnist_mlp(hidden, args.dropout, args.init, elastic=args.elastic)  # validates before the data is loaded
@@ -71,7 +72,7 @@ def cmd_train_mnist(args):
         )
     except (LossBecameNaN, TrainingCollapsed) as e:
         if args.save:
-            e.model.save(args.save)
+            save_model(e.model, args.save)
             print(f"model ({'last good epoch' if isinstance(e, LossBecameNaN) else 'collapsed'}): {args.save}")
         raise
     report = result.hidden_units
@@ -91,7 +92,7 @@ def cmd_train_mnist(args):
               f"reaches the hidden kernels, so the network learns only the class frequencies: test accuracy "
               f"{100 * result.test_accuracy:.1f} % against 10 % chance. Random initialisation breaks the symmetry.")
     if args.save:
-        result.model.save(args.save)
+        save_model(result.model, args.save)
         print(f"model: {args.save}")
     print_logs(result.log_dir)
     write_json(args.json, {**result.as_json(), "data_source": source})

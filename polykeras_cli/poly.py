@@ -66,6 +66,7 @@ def fit_and_report(args, task="fit-poly"):
     """Validates, trains, prints the coefficient table; returns the result and its JSON."""
     from polykeras import polynomial
     from polykeras.polynomial_panel import CoefficientHistory
+    from polykeras.saving import save_model
 
     (x, y), true = _data(args)
     lr = args.learning_rate if args.learning_rate is not None else polynomial.default_learning_rate(args.basis)
@@ -95,7 +96,7 @@ def fit_and_report(args, task="fit-poly"):
     if true is not None:
         payload["true_coefficients"] = true
     if args.save:
-        result.model.save(args.save)
+        save_model(result.model, args.save)
         print(f"model: {args.save}")
     if history:
         from polykeras.plots import plot_polynomial_fit

@@ -104,6 +104,7 @@ def _npz(path):
 
 def cmd_tune(args):
     from polykeras import distributed
+    from polykeras.saving import save_model
 
     optimizers = args.optimizers.split(",") if args.optimizers else None
     check_output_file(args.save, ".keras", args.overwrite_save, "--save", "--overwrite-save")
@@ -132,7 +133,7 @@ def cmd_tune(args):
           f"{result.trained_epochs} epochs trained, {result.seconds:.1f} s")
     print(f"logs: {result.log_dir}  (view with: polykeras tensorboard --logdir {result.log_dir})")
     if args.save:
-        result.best_model().save(args.save)
+        save_model(result.best_model(), args.save)
         print(f"model (best, retrained for {result.max_epochs} epochs): {args.save}")
     write_json(args.json, {**result.as_json(), "tuner": args.tuner})
     return 0

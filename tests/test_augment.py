@@ -95,7 +95,7 @@ def test_an_elastic_field_moves_each_pixel_by_its_own_displacement():
 def test_random_affine_stays_within_its_ranges_and_only_in_training():
     images = np.stack([blob(22.0, CENTRE)] * 64)
     layer = RandomAffine(rotation=0.03, zoom=0.08, translation=0.08, seed=3)
-    out = np.asarray(layer(images, training=True))
+    out = keras.ops.convert_to_numpy(layer(images, training=True))
     radius = [np.hypot(*(np.array(centroid(o)) - CENTRE)) for o in out]
     distance = 22.0 - CENTRE
     # Zoom 92-108 % and a shift up to 8 % of 28 px in each direction move it at most this far from the start.
@@ -103,7 +103,7 @@ def test_random_affine_stays_within_its_ranges_and_only_in_training():
     moved = [np.hypot(*(np.array(centroid(o)) - [22.0, CENTRE])) for o in out]
     assert max(moved) <= reach + 2 * math.pi * 0.03 * distance + 0.1
     assert np.std(radius) > 0.3 and len(set(np.round(moved, 6))) == 64  # each image its own distortion
-    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images, training=False)), images)
 
 
 def slanted_stroke(lean):
@@ -136,5 +136,5 @@ def test_both_layers_round_trip_through_a_saved_model(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     image = slanted_stroke(0.3)[None]
-    np.testing.assert_allclose(np.asarray(loaded(image)), np.asarray(model(image)), atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(image)), keras.ops.convert_to_numpy(model(image)), atol=1e-6)
     assert loaded.layers[2].get_config()["elastic"] == 1.5

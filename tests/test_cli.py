@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import popen, run_python
+from conftest import BACKENDS, popen, run_python
 from polykeras.data import synthetic_polynomial
 from polykeras.seed import run_seed_program
 
@@ -138,8 +138,8 @@ def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
     assert done.stderr.rstrip().endswith("ValueError: a bug below polykeras")
 
 
-@pytest.mark.any_backend
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.any_backend("torch")  # a process per backend
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_option_is_printed_and_in_the_json(tmp_path, backend):
     done = run_python(f"import sys, polykeras_cli; sys.exit(polykeras_cli.main(['--backend', '{backend}', "
                       "'fit-poly', '--no-log', '--json', 'f.json']))", cwd=tmp_path)
@@ -150,12 +150,14 @@ def test_backend_option_is_printed_and_in_the_json(tmp_path, backend):
 
 
 @pytest.mark.any_backend
-def test_an_unsupported_backend_is_bad_input(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    done = subprocess.run([sys.executable, "-m", "polykeras_cli", "fit-poly"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert done.stderr == "error: polykeras runs on the tensorflow or jax backend. Received: KERAS_BACKEND=torch\n"
+def test_an_unsupported_backend_is_bad_input_naming_the_extras(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "mxnet"}
+    done = subprocess.run([sys.executable, "-m", "polykeras_cli", "fit-poly", "--json", "f.json"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and not os.listdir(tmp_path)
+    assert done.stderr == ("error: polykeras runs on the tensorflow, jax, torch backends, installed by its extras: "
+                           "pip install 'polykeras[tensorflow]', 'polykeras[jax]' or 'polykeras[torch]'. "
+                           "Received: KERAS_BACKEND=mxnet\n")
 
 
 @pytest.mark.any_backend  # the demo's printed numbers; its training on each backend is tested with the library

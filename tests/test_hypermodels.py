@@ -50,7 +50,7 @@ def test_each_trial_gets_a_fresh_clone_compiled_as_the_model_was_with_the_trials
     hp.Fixed("learning_rate", 0.003)
     trial = hypermodel.build(hp)
     assert trial is not model and [layer.name for layer in trial.layers] == [layer.name for layer in model.layers]
-    assert type(trial.optimizer) is keras.optimizers.Adam and trial.optimizer.beta_1 == pytest.approx(0.8)
+    assert type(trial.optimizer).__name__ == "Adam" and trial.optimizer.beta_1 == pytest.approx(0.8)
     schedule = trial.optimizer.get_config()["learning_rate"]  # the schedule keeps its shape, from the trial's rate
     assert schedule["class_name"] == "ExponentialDecay" and schedule["config"]["decay_rate"] == 0.5
     assert schedule["config"]["initial_learning_rate"] == pytest.approx(0.003)
@@ -95,7 +95,7 @@ def test_a_bad_validation_split_names_the_parameter(split):
 
 def test_with_learning_rate_keeps_the_optimizer_and_its_settings():
     optimizer = with_learning_rate(keras.optimizers.RMSprop(0.1, rho=0.7), 0.02)
-    assert type(optimizer) is keras.optimizers.RMSprop and optimizer.rho == pytest.approx(0.7)
+    assert type(optimizer).__name__ == "RMSprop" and optimizer.rho == pytest.approx(0.7)
     assert float(optimizer.learning_rate) == pytest.approx(0.02)
 
 
@@ -125,7 +125,7 @@ def test_a_build_function_gets_the_trials_rate_and_keeps_its_own_space_and_optim
     hp.Fixed("learning_rate", 0.004)
     hp.Fixed("units", 6)
     model = hypermodel.build(hp)
-    assert model.layers[0].units == 6 and type(model.optimizer) is keras.optimizers.SGD
+    assert model.layers[0].units == 6 and type(model.optimizer).__name__ == "SGD"
     assert float(model.optimizer.learning_rate) == pytest.approx(0.004) and model.optimizer.momentum == 0.9
     assert model.get_compile_config()["metrics"] == ["mae"] and model.optimizer.built
     # A fresh space has both: the rate polykeras declares, then the user's own.
@@ -141,7 +141,7 @@ def test_a_hypermodels_own_fit_trains_each_trial_on_the_searches_data():
     hp = keras_tuner.HyperParameters()
     hp.Fixed("optimizer", "adam")
     model = hypermodel.build(hp)
-    assert type(model.optimizer) is keras.optimizers.Adam  # the searched optimizer replaces the user's
+    assert type(model.optimizer).__name__ == "Adam"  # the searched optimizer replaces the user's
     history = hypermodel.fit(hp, model, epochs=2, verbose=0)
     assert len(history.history["val_loss"]) == 2 and user.fitted_with["batch_size"] == 4
     assert user.fitted_with["validation_data"][0] is hypermodel.validation[0] and len(hypermodel.train[0]) == 15

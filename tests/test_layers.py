@@ -35,7 +35,7 @@ def test_basis_values_match_numpy(basis, reference):
     layer = built(4, basis, orthonormalize=False)
     layer.basis_coefficients.assign(c)
     t = np.linspace(-1, 1, 7)
-    np.testing.assert_allclose(np.asarray(layer(t)), reference(t, c), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(t)), reference(t, c), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(5,), (5, 1)])
@@ -52,7 +52,7 @@ def test_rejects_inputs_with_more_than_one_feature():
 
 def test_coefficients_start_at_zero():
     layer = built(5, "legendre")
-    np.testing.assert_array_equal(np.asarray(layer.basis_coefficients.value), np.zeros(6))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.basis_coefficients.value), np.zeros(6))
     np.testing.assert_array_equal(layer.coefficients(), np.zeros(6))
 
 
@@ -68,7 +68,7 @@ def test_domain_is_identity_until_adapt():
     layer = built(2, "monomial")
     layer.basis_coefficients.assign([0.0, 1.0, 0.0])
     x = np.array([-3.0, 0.5, 10.0])
-    np.testing.assert_array_equal(np.asarray(layer(x)), x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
     layer.adapt(np.array([0.0, 10.0, 4.0]))
     assert (float(layer.domain_min), float(layer.domain_max)) == (0.0, 10.0)
 
@@ -83,7 +83,7 @@ def test_adapt_orthonormalises_the_basis_on_clustered_data(basis):
     columns = []
     for j in range(7):
         layer.basis_coefficients.assign(np.eye(7)[j])
-        columns.append(np.asarray(layer(x)))
+        columns.append(keras.ops.convert_to_numpy(layer(x)))
     gram = np.stack(columns, axis=1).T @ np.stack(columns, axis=1) / len(x)
     np.testing.assert_allclose(gram, np.eye(7), atol=1e-8)
 
@@ -96,7 +96,7 @@ def test_coefficients_are_power_basis_in_original_units(basis):
     layer.basis_coefficients.assign([0.3, -1.2, 0.8, 2.0])
     power = layer.coefficients()
     assert power.dtype == np.float64
-    np.testing.assert_allclose(np.polynomial.polynomial.polyval(x, power), np.asarray(layer(x)), rtol=1e-9)
+    np.testing.assert_allclose(np.polynomial.polynomial.polyval(x, power), keras.ops.convert_to_numpy(layer(x)), rtol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_config_round_trip():
     clone = Polynomial.from_config(config)
     assert clone.get_config() == config
     clone.build((None,))
-    np.testing.assert_array_equal(np.asarray(clone.basis_coefficients.value), np.ones(5))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(clone.basis_coefficients.value), np.ones(5))
 
 
 def test_save_and_load_in_a_fresh_process(tmp_path):

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import BACKEND
+
 from polykeras.data import load_mnist
 from polykeras.errors import LossBecameNaN, RunError, TrainingCollapsed
 from polykeras.mnist import accuracy, mnist_mlp, symmetry_report, train_mnist
@@ -21,10 +23,10 @@ def test_mlp_takes_raw_uint8_and_augments_only_in_training(sample):
     (x_train, _), _ = sample
     model = mnist_mlp(hidden=(32,), dropout=0.0)
     batch = x_train[:16]
-    inference = np.asarray(model(batch, training=False))
-    np.testing.assert_array_equal(inference, np.asarray(model(batch, training=False)))
+    inference = keras.ops.convert_to_numpy(model(batch, training=False))
+    np.testing.assert_array_equal(inference, keras.ops.convert_to_numpy(model(batch, training=False)))
     np.testing.assert_allclose(inference.sum(axis=1), 1.0, rtol=1e-5)
-    assert not np.allclose(inference, np.asarray(model(batch, training=True)))
+    assert not np.allclose(inference, keras.ops.convert_to_numpy(model(batch, training=True)))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,8 @@ def test_float32_overflow_from_a_huge_learning_rate_is_caught(sample):
         np.testing.assert_array_equal(kept, first)
 
 
-@pytest.mark.parametrize("steps", [1, 8])
+@pytest.mark.parametrize("steps", [1, pytest.param(8, marks=pytest.mark.skipif(
+    BACKEND == "torch", reason="Keras's PyTorch trainer runs one step per call (train_mnist's default there)"))])
 def test_batch_callbacks_see_one_call_per_execution(sample, steps):
     """train_mnist runs 8 steps per compiled call on TensorFlow by default: a batch callback is called once per 8."""
 

@@ -1,13 +1,14 @@
 """The few things polykeras does the backend's own way, each one function behind one name.
 
-Keras 3 runs the same model on TensorFlow and JAX; polykeras's layers use only
-`keras.ops`. Three things differ, and each backend module provides them:
+Keras 3 runs the same model on TensorFlow, JAX and PyTorch; polykeras's layers use only
+`keras.ops`. A few things differ, and each backend module provides them:
 
 - `polynomial_train_step(model, *args)`: `PolynomialRegression`'s several
   descent steps per call. TensorFlow calls `train_step(data)` and updates
   variables in place (`tf.GradientTape`, `tf.while_loop`); JAX calls
   `train_step(state, data)` with the variables' values and wants new values
-  back (`jax.value_and_grad`, `jax.lax.fori_loop`, `optimizer.stateless_apply`).
+  back (`jax.value_and_grad`, `jax.lax.fori_loop`, `optimizer.stateless_apply`);
+  PyTorch calls `train_step(data)` eagerly (`loss.backward()`, then `.grad`).
 - `batch_function(model, x, y, probe=None, gradients=True, ...)`: on a fixed
   batch, the loss's gradient for every trainable variable and a probe
   model's outputs, in one compiled function (the TensorBoard callback's);
@@ -15,52 +16,52 @@ Keras 3 runs the same model on TensorFlow and JAX; polykeras's layers use only
 - `gradient_by_variable(model, x, y)`: which of the model's variables receive
   a gradient at all, computed the way the backend decides it (see `polykeras demo`).
 - `fit_inputs(x, y, batch_size, seed)`: `model.fit` arguments that stream
-  batches cheaply (`tf.data` on TensorFlow, NumPy arrays on JAX).
+  batches cheaply (`tf.data` on TensorFlow, a generator of NumPy arrays on
+  JAX and PyTorch).
 - `set_random_seed(seed)`: Keras's seed, without importing TensorFlow into a
-  JAX process.
-- `jit(function)`: `function` compiled once (`tf.function`, `jax.jit`), for
-  small functions called often, such as a learning-rate schedule.
+  JAX or PyTorch process.
+- `jit(function)`: `function` compiled once (`tf.function`, `jax.jit`; as it
+  is on PyTorch), for small functions called often, such as a learning-rate
+  schedule.
+- `steps_per_execution(steps)`: the training steps per compiled call that
+  Keras takes on the backend, for `steps` wanted (one on PyTorch).
+- `adopt(model)`: a model loaded from a file saved on any backend, set to
+  run as this backend runs its own (no `torch.compile` on PyTorch).
 - `read_variable(variable)`: a NumPy copy of a variable's value, the fastest
   way the backend has (the TensorBoard callback reads a few every epoch).
 
 Example:
 
 >>> from polykeras import backend
->>> backend.name() in ("tensorflow", "jax")
+>>> backend.name() in backend.BACKENDS
 True
 """
 
+import importlib
+
 import keras
+
+# The Keras backends polykeras runs on; each is the name of its extra (`pip install "polykeras[jax]"`) and module.
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def name():
-    """The Keras backend in use: `"tensorflow"` or `"jax"`."""
+    """The Keras backend in use: `"tensorflow"`, `"jax"` or `"torch"`."""
     return keras.backend.backend()
 
 
-if name() == "jax":
-    from polykeras.backend.jax import (  # noqa: F401
-        batch_function,
-        fit_inputs,
-        gradient_by_variable,
-        fused,
-        gradient_function,
-        jit,
-        polynomial_train_step,
-        read_variable,
-        set_random_seed,
-    )
-elif name() == "tensorflow":
-    from polykeras.backend.tensorflow import (  # noqa: F401
-        batch_function,
-        fit_inputs,
-        gradient_by_variable,
-        fused,
-        gradient_function,
-        jit,
-        polynomial_train_step,
-        read_variable,
-        set_random_seed,
-    )
-else:
-    raise ImportError(f"polykeras runs on the tensorflow and jax backends. Received: KERAS_BACKEND={name()!r}")
+if name() not in BACKENDS:
+    raise ImportError(f"polykeras runs on the {', '.join(BACKENDS)} backends (the extras polykeras[tensorflow], "
+                      f"[jax] and [torch] install them). Received: KERAS_BACKEND={name()!r}")
+_module = importlib.import_module(f"polykeras.backend.{name()}")
+adopt = _module.adopt
+batch_function = _module.batch_function
+fit_inputs = _module.fit_inputs
+fused = _module.fused
+gradient_by_variable = _module.gradient_by_variable
+gradient_function = _module.gradient_function
+jit = _module.jit
+polynomial_train_step = _module.polynomial_train_step
+read_variable = _module.read_variable
+set_random_seed = _module.set_random_seed
+steps_per_execution = _module.steps_per_execution

@@ -2,14 +2,13 @@
 and `jax.grad` differentiates it with respect to its first argument only.
 """
 
-import sys
-
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
 
-from polykeras.backend.common import loss_tracker
+from polykeras import keras_compat
+from polykeras.backend.common import loss_tracker, shuffled_batches
 
 # XLA options for functions compiled to run rarely: LLVM's optimizations off, compiled in about 60 % of the time.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
@@ -157,6 +156,16 @@ def jit(function):
     return jax.jit(function)
 
 
+def steps_per_execution(steps):
+    """Training steps Keras runs per compiled call, for `steps` wanted: as many (a `jax.lax.fori_loop` inside)."""
+    return steps
+
+
+def adopt(model):
+    """A model loaded from a `.keras` file saved on any backend, as it is: Keras compiles JAX's steps with XLA whatever the saved `jit_compile` says."""
+    return model
+
+
 def read_variable(variable):
     """A NumPy copy of a Keras variable's current value."""
     return np.array(variable.value)
@@ -167,33 +176,11 @@ def set_random_seed(seed):
 
     Keras's `set_random_seed` also seeds TensorFlow whenever TensorFlow can be
     imported, which loads all of it (seconds and hundreds of MB) into a JAX
-    process. Unless TensorFlow is already loaded, it is hidden for that call,
-    so Keras treats it as absent in this process, as in a JAX-only install.
+    process; `keras_compat.tensorflow_hidden` keeps it out.
     """
-    if "tensorflow" in sys.modules:
+    with keras_compat.tensorflow_hidden():
         keras.utils.set_random_seed(seed)
-        return
-    sys.modules["tensorflow"] = None  # `import tensorflow` now raises ImportError
-    try:
-        keras.utils.set_random_seed(seed)
-    finally:
-        del sys.modules["tensorflow"]
 
 
-def fit_inputs(x, y, batch_size, seed):
-    """`model.fit` arguments for endless batches of `(x, y)`: one pass is `ceil(n / batch_size)` steps.
-
-    A generator, reshuffled every pass when batched: Keras casts NumPy arrays
-    to `floatx` (float32) on JAX, and the polynomial needs float64 inputs.
-    """
-    steps = -(-len(x) // batch_size)
-
-    def batches():
-        rng = np.random.default_rng(seed)
-        while True:
-            order = rng.permutation(len(x)) if steps > 1 else slice(None)
-            xs, ys = x[order], y[order]
-            for k in range(steps):
-                yield xs[k * batch_size:(k + 1) * batch_size], ys[k * batch_size:(k + 1) * batch_size]
-
-    return {"x": batches(), "steps_per_epoch": steps}
+# Batches from a generator: Keras would cast NumPy arrays to float32.
+fit_inputs = shuffled_batches

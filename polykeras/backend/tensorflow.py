@@ -125,6 +125,16 @@ def jit(function):
     return tf.function(function, autograph=False)
 
 
+def steps_per_execution(steps):
+    """Training steps Keras runs per compiled call, for `steps` wanted: as many (a `tf.while_loop` inside)."""
+    return steps
+
+
+def adopt(model):
+    """A model loaded from a `.keras` file saved on any backend, as it is: XLA on TensorFlow runs where the saved `jit_compile` says."""
+    return model
+
+
 def read_variable(variable):
     """A NumPy copy of a Keras variable's current value: one `ReadVariableOp` (`.numpy()` adds an `Identity`)."""
     value = variable.value

@@ -24,9 +24,10 @@ import weakref
 import keras
 import numpy as np
 
-from polykeras import backend
+from polykeras import backend, keras_compat
 from polykeras.checks import check_int
 from polykeras.errors import InvalidArgumentError
+from polykeras.saving import model_json
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
 from polykeras.tensorboard.panels import BUILT_IN, BatchProbe, Panel, Snapshot, layer_panels, read
 
@@ -239,9 +240,9 @@ class TensorBoard(keras.callbacks.Callback):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
-            if name in ("_queue", "_thread", "_model", "_active", "batch", "probe", "on_train_batch_begin",
-                        "on_train_batch_end"):
-                value = None if name != "_active" else []
+            if isinstance(value, keras.Model) or name in ("_queue", "_thread", "_active", "batch", "probe",
+                                                          "on_train_batch_begin", "on_train_batch_end"):
+                value = None if name != "_active" else []  # the model Keras set, and this fit's state
             setattr(clone, name, copy.deepcopy(value, memo))
         if clone.update_freq != "epoch":
             clone.on_train_batch_begin = clone._on_train_batch_begin
@@ -269,7 +270,7 @@ class TensorBoard(keras.callbacks.Callback):
             values.append(layout_summary(charts))
         if self.write_graph and type(self.model).__name__ in ("Functional", "Sequential"):
             try:
-                values.append(keras_model_summary(self.model.to_json()))
+                values.append(keras_model_summary(model_json(self.model)))
             except Exception as e:  # as Keras: a model that does not serialise is not drawn
                 warnings.warn(f"polykeras.TensorBoard: the model's graph is not written: {e}", stacklevel=2)
         self._write(values + self._panel_values({}, 0, self.histogram_freq > 0, self.image_freq > 0, True), 0)
@@ -361,7 +362,7 @@ def current_learning_rate(optimizer):
     milliseconds an epoch, and on JAX a compilation per op on first use
     (about 0.2 s of a short run).
     """
-    schedule = getattr(optimizer, "_learning_rate", None)  # Keras's attribute: the schedule, not its value
+    schedule = keras_compat.schedule_or_rate(optimizer)
     if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         return _float(optimizer.learning_rate)
     compiled = _SCHEDULES.get(optimizer)

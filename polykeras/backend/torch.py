@@ -1,0 +1,160 @@
+"""PyTorch's way: autograd records every operation on tensors that require a gradient, and `backward()` fills in
+`.grad`.
+
+Keras keeps each trainable variable as a `torch.nn.Parameter` with
+`requires_grad=True` and each non-trainable one with `requires_grad=False`, so
+after Keras's torch trainer calls `loss.backward()` only the trainable ones
+hold a `.grad`, and the optimizer updates those alone.
+"""
+
+import keras
+import numpy as np
+import torch
+
+from polykeras import keras_compat
+from polykeras.backend.common import loss_tracker, shuffled_batches
+
+
+def polynomial_train_step(model, data):
+    """`model.steps_per_batch` descent steps on one batch, each one forward pass, `backward()` and update.
+
+    Returns:
+        The logs: the metrics and `gradient_norm/<coefficients' path>`.
+    """
+    x, y = data[:2]
+    variable = model.polynomial.basis_coefficients
+    for _ in range(model.steps_per_batch):
+        model.zero_grad()  # torch adds each backward() to .grad: clear the last step's first
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True))
+        loss.backward()
+        trainable = model.trainable_variables
+        with torch.no_grad():
+            norm = torch.linalg.vector_norm(variable.value.grad)
+            model.optimizer.apply([v.value.grad for v in trainable], trainable)
+        loss_tracker(model).update_state(loss.detach())  # compute_loss leaves the tracker to the caller
+    # The gradient norm rides along in the logs, where the TensorBoard callback finds it.
+    return {**model.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
+
+
+def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True, summarize=None):
+    """A function of the model's weight values returning `(gradients, outputs)` on a fixed batch.
+
+    One forward pass (and, with `gradients`, one `torch.autograd.grad`) per
+    call, on tensors made from the given values: the model computes with them
+    inside a `keras.StatelessScope`, so its own variables are only read, and
+    `run` may be called from another thread while the model trains. `jit` is
+    accepted for the other backends' signature; PyTorch runs eagerly.
+
+    Args:
+        model: A built Keras model.
+        x: Inputs, in any structure the model takes (several inputs too).
+        y: Targets, in the form the loss takes.
+        probe: A `keras.Model` sharing the model's layers whose outputs on
+            `x` are wanted too (inference mode), or None.
+        gradients: Whether to compute the loss's gradient for each trainable
+            variable (zeros where none flows).
+        loss: `loss(y_true, y_pred)`; default the model's compiled loss.
+        jit: Ignored (PyTorch has no compiled function here).
+        summarize: A function of one probe output (in `keras.ops`), applied
+            before anything leaves the device.
+
+    Returns:
+        `run(weights=None)`, returning `(gradients, outputs)`: a list of
+        NumPy arrays, and one per probe output (or a list of them, with
+        `summarize`). `weights` are values of `model.variables`, in order;
+        by default the current ones.
+    """
+    x, y = (keras.tree.map_structure(lambda a: keras.ops.convert_to_tensor(np.asarray(a)), data) for data in (x, y))
+    trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
+
+    def run(weights=None):
+        if weights is None:
+            values = {id(v): v.value.detach() for v in model.variables}
+        else:
+            values = {id(v): keras.ops.convert_to_tensor(w, dtype=v.dtype) for v, w in zip(model.variables, weights)}
+        watched = [values[id(v)].detach().clone().requires_grad_(gradients) for v in trainable]
+        mapping = list(zip(trainable, watched)) + [(v, values[id(v)]) for v in non_trainable]
+        with torch.set_grad_enabled(gradients), keras.StatelessScope(state_mapping=mapping):
+            with torch.no_grad():  # the probe's outputs need no gradient
+                outputs = [] if probe is None else keras.tree.flatten(probe(x, training=False))
+                if summarize is not None:
+                    outputs = [summarize(output) for output in outputs]
+            if gradients:
+                y_pred = model(x, training=False)
+                value = model.compute_loss(x=x, y=y, y_pred=y_pred) if loss is None else loss(y, y_pred)
+        found = []
+        if gradients:
+            found = torch.autograd.grad(value, watched, allow_unused=True)
+            found = [torch.zeros_like(w) if g is None else g for g, w in zip(found, watched)]
+        return [_numpy(g) for g in found], keras.tree.map_structure(_numpy, outputs)
+
+    return run
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
+
+
+def gradient_function(model, x, y, loss=None, jit=True):
+    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (see `batch_function`)."""
+    compute = batch_function(model, x, y, loss=loss, jit=jit)
+    return lambda: compute()[0]
+
+
+def gradient_by_variable(model, x, y):
+    """`{variable path: gradient}` over all of the model's variables, None where `backward()` leaves no `.grad`.
+
+    Autograd records the loss's computation from every tensor that requires a
+    gradient; `backward()` then fills in `.grad` on those alone. Keras makes
+    the trainable variables such tensors and the non-trainable ones not, so
+    these get no `.grad`: the optimizer leaves them alone.
+    """
+    x, y = (keras.ops.convert_to_tensor(np.asarray(a)) for a in (x, y))
+    model.zero_grad()
+    loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
+    loss.backward()
+    found = {v.path: None if v.value.grad is None else _numpy(v.value.grad).copy() for v in model.weights}
+    model.zero_grad()
+    return found
+
+
+def fused(function):
+    """`function` as it is: PyTorch runs it eagerly, op by op."""
+    return function
+
+
+def jit(function):
+    """`function` as it is (`torch.compile` costs seconds per shape, more than the small functions it would serve)."""
+    return function
+
+
+def steps_per_execution(steps):
+    """Training steps Keras runs per call, for `steps` wanted: one, the only number Keras's PyTorch trainer takes."""
+    return 1
+
+
+def adopt(model):
+    """A model loaded from a `.keras` file saved on any backend, run eagerly, as Keras runs its own models on PyTorch.
+
+    Keras saves `jit_compile` resolved: a model compiled on JAX (or on TensorFlow with XLA)
+    says True, which on PyTorch means `torch.compile`, 15 s of compiling per input shape on
+    a CPU before its first prediction. A PyTorch model that asked for it explicitly loses it
+    too: the file does not say which it was."""
+    if model.compiled and model.jit_compile:
+        model.jit_compile = False
+    return model
+
+
+def read_variable(variable):
+    """A NumPy copy of a Keras variable's current value (`.numpy()` alone would share the parameter's memory)."""
+    return variable.value.detach().cpu().numpy().copy()
+
+
+def set_random_seed(seed):
+    """Seeds Python, NumPy, Keras and torch (`keras.utils.set_random_seed`) without importing TensorFlow."""
+    with keras_compat.tensorflow_hidden():
+        keras.utils.set_random_seed(seed)
+
+
+# Batches from a generator: Keras would cast NumPy arrays to float32.
+fit_inputs = shuffled_batches
