@@ -1,33 +1,46 @@
-# The two commands: `make demo` and `make test`. Both create .venv when it is
-# missing and install exactly what uv.lock pins (re-syncing when pyproject.toml
-# or uv.lock changes). The project itself is installed in editable mode there;
-# tests/test_packaging.py also installs the built wheel in a fresh venv.
+# The two commands: `make demo` and `make test`. Both create what they need when it is missing and install
+# exactly what uv.lock pins (re-syncing when pyproject.toml or uv.lock changes):
+#   .venv      polykeras with all three Keras backends, TensorFlow (the default), JAX and PyTorch: `make demo`,
+#              and the TensorFlow, JAX and PyTorch passes of `make test`;
+#   .venv-jax  polykeras[jax] alone, with no TensorFlow and no PyTorch installed: the JAX-only pass.
+# The project itself is installed in editable mode in both; tests/test_packaging.py also installs the built
+# wheel in a fresh venv.
 PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-UV     := $(BIN)/uv
-STAMP  := $(VENV)/.polykeras-installed
+VENV     := .venv
+BIN      := $(VENV)/bin
+UV       := $(BIN)/uv
+STAMP    := $(VENV)/.polykeras-installed
+JAX_VENV := .venv-jax
+JAX_STAMP := $(JAX_VENV)/.polykeras-installed
 # uv and setuptools, pinned with their hashes: exported from uv.lock by `make lock`.
 BOOTSTRAP := requirements-bootstrap.txt
 TOOLS     := $(shell grep -oE '^(uv|setuptools)==[^ ]+' $(BOOTSTRAP))
+# PyTorch comes from pip, at the version uv.lock pins, with its dependencies at the lock's versions: pip finds
+# the CPU build (about 200 MB) that lies on the disk of the machines this is tested on (pip's find-links), where
+# uv would download the CUDA build from PyPI (about 3 GB). Elsewhere pip takes PyPI's build of the same version.
+TORCH_CONSTRAINTS := $(VENV)/torch-constraints.txt
 
-.PHONY: demo test bench dist lock test-latest test-lowest clean
+.PHONY: demo test bench dist lock test-latest test-lowest clean pass-tensorflow pass-jax pass-torch pass-jax-only
 
 demo: $(STAMP)
 	$(BIN)/polykeras demo
 
-# The suite on TensorFlow (the default) and again on JAX, the two passes side by side on the
-# two cores (the JAX pass's log is printed after the TensorFlow pass's). Tests marked
-# `tensorflow` or `any_backend` run in the TensorFlow pass only.
-test: $(STAMP)
-	@$(call both-backends,$(BIN)/python)
+# The suite once per backend, and the tests marked `without_tensorflow` where JAX alone is installed: two passes
+# at a time on the two cores, each printing its log when it ends. Tests marked `tensorflow` run in the
+# TensorFlow pass only, and `any_backend` ones in the pass they name.
+test: $(STAMP) $(JAX_STAMP)
+	@start=$$(date +%s); $(MAKE) --no-print-directory -j2 --output-sync=target \
+		pass-tensorflow pass-jax pass-torch pass-jax-only; \
+	code=$$?; echo "make test: $$(( $$(date +%s) - start )) s for the four passes, exit $$code"; exit $$code
 
-define both-backends
-	KERAS_BACKEND=jax $(1) -m pytest $(PYTEST_ARGS) > $(VENV)/jax-pass.log 2>&1 & jax=$$!; \
-	KERAS_BACKEND=tensorflow $(1) -m pytest $(PYTEST_ARGS); tf=$$?; \
-	wait $$jax; jx=$$?; echo "== the JAX pass"; cat $(VENV)/jax-pass.log; \
-	echo "tensorflow pass: exit $$tf; jax pass: exit $$jx"; test $$tf -eq 0 -a $$jx -eq 0
-endef
+pass-tensorflow pass-jax pass-torch: pass-%: $(STAMP)
+	@echo "== the $* pass (all three backends installed)"
+	@KERAS_BACKEND=$* POLYKERAS_TEST_PASS=$* $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+pass-jax-only: $(JAX_STAMP)
+	@echo "== the JAX-only pass (polykeras[jax] alone: no TensorFlow, no PyTorch)"
+	@KERAS_BACKEND=jax POLYKERAS_TEST_PASS=jax-only $(JAX_VENV)/bin/python -m pytest -m without_tensorflow \
+		$(PYTEST_ARGS) tests
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
@@ -41,8 +54,16 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(BOOTSTRAP)
 
+# --inexact: the sync leaves PyTorch, installed by pip, in place.
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --extra test --extra jax
+	$(UV) sync --locked --inexact --extra tensorflow --extra jax --extra test
+	$(UV) export --frozen --quiet --no-dev --no-emit-project --no-hashes --extra torch --output-file $(TORCH_CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(TORCH_CONSTRAINTS) \
+		"$$(grep -oE '^torch==[^ ]+' $(TORCH_CONSTRAINTS))"
+	touch $@
+
+$(JAX_STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(JAX_VENV) $(UV) sync --locked --python $(PYTHON) --extra jax --extra test
 	touch $@
 
 # Regenerates the lock from pyproject.toml's ranges at today's newest releases.
@@ -50,14 +71,18 @@ lock: | $(UV)
 	$(UV) lock --upgrade
 	$(UV) export --frozen --only-group dev --no-emit-project --output-file $(BOOTSTRAP)
 
-# Both ends of pyproject.toml's ranges, each in a venv of its own, outside the lock:
-# the newest releases, and the lowest versions of every direct dependency.
+# Both ends of pyproject.toml's ranges, each in a venv of its own with all three backends, outside the lock:
+# the newest releases, and the lowest versions of every direct dependency (PyTorch through pip, as above: its
+# floor, or the newest pip finds).
 test-latest test-lowest: test-%: | $(UV)
-	$(UV) venv --allow-existing --python $(PYTHON) .venv-$*
+	$(UV) venv --allow-existing --python $(PYTHON) --seed .venv-$*
 	$(UV) pip install --python .venv-$*/bin/python --upgrade \
-		--resolution $(if $(filter latest,$*),highest,lowest-direct) --editable '.[test,jax]' $(TOOLS)
-	$(UV) pip list --python .venv-$*/bin/python | grep -E '^(keras|keras-tuner|tensorflow|tensorboard|numpy|jax) '
-	@$(call both-backends,.venv-$*/bin/python)
+		--resolution $(if $(filter latest,$*),highest,lowest-direct) --editable '.[test,tensorflow,jax]' $(TOOLS)
+	.venv-$*/bin/python -m pip install --quiet --upgrade \
+		"torch$(if $(filter latest,$*),>=,==)$$(grep -oE 'torch>=[0-9.]+' pyproject.toml | cut -d= -f2)"
+	$(UV) pip list --python .venv-$*/bin/python | grep -E '^(keras|keras-tuner|tensorflow|tensorboard|numpy|jax|torch) '
+	@for b in tensorflow jax torch; do \
+		KERAS_BACKEND=$$b POLYKERAS_TEST_PASS=$$b .venv-$*/bin/python -m pytest $(PYTEST_ARGS) || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-lowest build dist *.egg-info
+	rm -rf $(VENV) $(JAX_VENV) .venv-latest .venv-lowest build dist *.egg-info

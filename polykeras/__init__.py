@@ -14,9 +14,7 @@ Example:
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras  # noqa: E402
+import keras
 
 if keras.backend.backend() == "jax":
     # The polynomial computes in float64; JAX truncates float64 to float32 unless its x64 mode is

@@ -3,13 +3,27 @@
 This is the program in `shared/seeds/` (six coefficients from `tf.Variable([0.] * 6)`,
 `GradientDescentOptimizer(0.01)`, one `sess.run` per step with `feed_dict`), kept
 runnable as a reference: tests and benchmarks run it beside polykeras on the same
-data. It builds its own `tf.Graph`, so it runs in a process that also uses Keras.
+data. It builds its own `tf.Graph`, so it runs in a process that also uses Keras,
+on any backend; it is the only part of polykeras that needs TensorFlow
+installed whatever the backend, and TensorFlow is imported when it is called.
 """
 
 import time
 
 import numpy as np
-import tensorflow as tf
+
+# The one part of polykeras that needs TensorFlow whatever the backend: TF1's graph, session and optimizer.
+EXTRA_NEEDED = ("the TF1 seed program needs TensorFlow, which polykeras installs with its tensorflow extra: "
+                "pip install 'polykeras[tensorflow]'")
+
+
+def tensorflow():
+    """TensorFlow, imported now; `ImportError` naming the extra that installs it when it is missing."""
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ImportError(EXTRA_NEEDED) from e
+    return tf
 
 
 def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000, record_every=None):
@@ -24,6 +38,9 @@ def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000, record_
         record_every: If set, also return the coefficients after every
             `record_every` steps (and at step 0), as a list of `(step, w)`.
 
+    Raises:
+        ImportError: when TensorFlow is not installed (`polykeras[tensorflow]`).
+
     Returns:
         `(coefficients, train_seconds)`: float64 array lowest degree first, and
         the wall time of the training loop alone (graph building and variable
@@ -37,6 +54,7 @@ def run_seed_program(x, y, num_coeffs=6, learning_rate=0.01, steps=1000, record_
     >>> w.shape
     (6,)
     """
+    tf = tensorflow()
     v1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():

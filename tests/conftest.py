@@ -1,5 +1,6 @@
 """Shared fixtures: the backend (KERAS_BACKEND, TensorFlow by default), a fixed seed, and runners for the CLI."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,18 +28,27 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 BACKEND = keras.backend.backend()
+# The backends polykeras runs on, each a pass of `make test` (the Makefile sets POLYKERAS_TEST_PASS).
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests about TensorFlow alone (marked `tensorflow`) run in the TensorFlow pass only; tests that do not
+    """Tests that need TensorFlow itself (marked `tensorflow`) run in the TensorFlow pass only; tests that do not
     depend on the backend (marked `any_backend`) run once, in the pass the marker names (TensorFlow unless
-    `any_backend("jax")`, which balances the two passes that `make test` runs side by side)."""
+    `any_backend("jax")` or `any_backend("torch")`, which balance the passes that `make test` runs two at a
+    time)."""
+    tensorflow_installed = importlib.util.find_spec("tensorflow") is not None
     for item in items:
+        if "without_tensorflow" in item.keywords and tensorflow_installed:
+            item.add_marker(pytest.mark.skip(reason="about an install without TensorFlow; runs in the JAX-only pass"))
         if "tensorflow" in item.keywords and BACKEND != "tensorflow":
-            item.add_marker(pytest.mark.skip(reason=f"about TensorFlow alone (this pass: {BACKEND})"))
+            item.add_marker(pytest.mark.skip(reason=f"needs TensorFlow itself (this pass: {BACKEND})"))
         once = item.get_closest_marker("any_backend")
-        if once is not None and BACKEND != (once.args[0] if once.args else "tensorflow"):
-            item.add_marker(pytest.mark.skip(reason="does not depend on the backend; runs in the other pass"))
+        if once is not None:
+            chosen = once.args[0] if once.args else "tensorflow"
+            assert chosen in BACKENDS, f"{item.nodeid}: any_backend({chosen!r}) names no pass"
+            if BACKEND != chosen:
+                item.add_marker(pytest.mark.skip(reason=f"does not depend on the backend; runs in the {chosen} pass"))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -57,7 +57,11 @@ def test_the_wheel_carries_the_modules_and_the_mnist_sample(dist):
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "Requires-Dist: keras>=3.15.1" in metadata and "Requires-Python: >=3.11" in metadata
-    assert "Requires-Dist: tensorflow<2.22,>=2.21" in metadata
+    # No backend unless asked for: each is an extra, as with Keras and KerasTuner.
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    for name, version in (("tensorflow", "<2.22,>=2.21"), ("jax", ">=0.9"), ("torch", ">=2.13")):
+        assert [r for r in requires if r.startswith(f"Requires-Dist: {name}")] == [
+            f'Requires-Dist: {name}{version}; extra == "{name}"']
     assert "polykeras = polykeras_cli:main" in entry_points
 
 
@@ -73,6 +77,7 @@ def test_the_sdist_carries_the_sample_tests_and_lock(dist):
 
 @pytest.mark.slow
 def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
+    """`polykeras[jax]` from the wheel in a fresh venv, as a JAX user installs it: no TensorFlow, no PyTorch."""
     wheel, _ = dist
     venv, work = tmp_path / "venv", tmp_path / "work"
     work.mkdir()
@@ -87,7 +92,7 @@ def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
     subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", wheel], **run)
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="jax")
 
     def polykeras(*args):
         done = subprocess.run([str(venv / "bin" / "polykeras"), *args], cwd=work, env=env, capture_output=True,
@@ -95,22 +100,23 @@ def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout
 
-    out = polykeras("demo")
-    assert "== 3. Zero initialisation" in out and "test accuracy (sample, 3 epochs)" in out
+    out = polykeras("fit-poly", "--json", "f.json")
+    assert out.splitlines()[0] == "backend: jax" and json.loads((work / "f.json").read_text())["relative_coefficient_gap"] < 1e-3
     polykeras("train-mnist", "--data", "sample", "--epochs", "1", "--save", "m.keras", "--json", "t.json")
     trained = json.loads((work / "t.json").read_text())
 
     # A fresh process loads the model with safe_mode=True, from the installed package, not the source tree.
     check = (
-        "import json, keras, numpy as np, polykeras\n"
+        "import importlib.util, json, keras, numpy as np, polykeras\n"
         "from polykeras.data import load_mnist\n"
         "model = keras.saving.load_model('m.keras', safe_mode=True)\n"
         "_, (x, y), _ = load_mnist('sample')\n"
         "accuracy = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))\n"
-        "print(json.dumps({'file': polykeras.__file__, 'accuracy': accuracy}))\n"
+        "installed = [b for b in ('tensorflow', 'jax', 'torch') if importlib.util.find_spec(b)]\n"
+        "print(json.dumps({'file': polykeras.__file__, 'accuracy': accuracy, 'installed': installed}))\n"
     )
     done = subprocess.run([python, "-c", check], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded["file"].startswith(str(venv)) and "site-packages" in loaded["file"]
+    assert loaded["file"].startswith(str(venv)) and "site-packages" in loaded["file"] and loaded["installed"] == ["jax"]
     assert loaded["accuracy"] == trained["test_accuracy"] and loaded["accuracy"] > 0.8
