@@ -2,7 +2,7 @@
 
 Example:
 
->>> from polykeras.tuning import lr_find
+>>> from polykeras import lr_find
 >>> plot_lr_find(lr_find("poly", steps=20)).shape[2]
 3
 """
@@ -56,23 +56,32 @@ def plot_polynomial_fit(path, history, x, y, result, true_coefficients=None):
 
 
 def plot_lr_find(result, path=None):
-    """Draws the learning-rate range test: loss against rate (log scale), smoothed, and the suggestion.
+    """Draws the learning-rate range test: loss against rate (log scale), smoothed, and every rule's pick.
+
+    The suggestion (the chosen rule's pick) is a solid line, the other rules'
+    picks dotted; a curve flagged as untrustworthy says why in the title.
 
     Args:
-        result: An `LrFindResult` from `polykeras.tuning.lr_find`.
+        result: An `LrFindResult` from `polykeras.lr_find`.
         path: A PNG file to write, if any.
 
     Returns:
         The picture as a `(height, width, 3)` uint8 array (for TensorBoard).
     """
-    figure, axes = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    figure, axes = plt.subplots(figsize=(7.5, 4.4), constrained_layout=True)
     axes.plot(result.rates, result.losses, color="0.7", linewidth=1, label="loss per step")
     axes.plot(result.rates, result.smoothed, color="C0", linewidth=2, label="smoothed")
-    axes.axvline(result.suggestion, color="C3", linestyle="--", label=f"suggestion {result.suggestion:.2g}")
-    axes.set(xscale="log", yscale="log" if result.task == "poly" else "linear", xlabel="learning rate",
-             ylabel="loss", title=f"learning-rate range test ({result.task})")
-    axes.set_ylim(top=float(np.nanmax(result.smoothed[: max(1, len(result.smoothed) - 1)])) * 1.5)
-    axes.legend()
+    others = [(name, rate) for name, rate in result.suggestions.items() if name != result.rule]
+    for k, (name, rate) in enumerate(others):
+        axes.axvline(rate, color=f"C{k + 2}", linestyle=":", linewidth=1.5, label=f"{name} {rate:.2g}")
+    axes.axvline(result.suggestion, color="C3", linewidth=2, label=f"{result.rule} {result.suggestion:.2g} (suggested)")
+    axes.set(xscale="log", yscale="log" if result.task == "poly" else "linear", xlabel="learning rate", ylabel="loss")
+    title = f"learning-rate range test ({result.task or 'your model'})"
+    axes.set_title(title + (f"\nnot to be trusted: {result.warning}" if result.warning else ""), fontsize="medium")
+    finite = result.smoothed[np.isfinite(result.smoothed)]
+    if len(finite) > 1:
+        axes.set_ylim(top=float(np.max(finite[: max(1, len(finite) - 1)])) * 1.5)
+    axes.legend(fontsize="small")
     if path:
         figure.savefig(path, dpi=110)
     figure.canvas.draw()
