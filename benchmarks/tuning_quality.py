@@ -24,24 +24,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras_tuner  # noqa: E402
 
-from polykeras import tuning  # noqa: E402
+from polykeras import lr_find  # noqa: E402
 from polykeras.data import load_mnist  # noqa: E402
+from polykeras.search import tasks, tuners  # noqa: E402
+from polykeras.search.spec import SearchSpec  # noqa: E402
 
 
 def search(name, data, max_epochs, directory, grid=False):
-    hypermodel = tuning.MnistHyperModel(data, max_epochs, grid=grid)
-    tuner = tuning.make_tuner(name, hypermodel, max_trials=13, max_epochs=max_epochs, directory=directory,
-                              project_name=name)
+    task = tasks.MnistTask(*tasks.MnistTask.split(data), max_epochs=max_epochs, grid=grid)
+    spec = SearchSpec("mnist", task.options(), tuner=name, max_trials=13, max_epochs=max_epochs, directory=directory,
+                      project_name=name)
+    tuner = tuners.make_tuner(spec, task)
     start = time.perf_counter()
     tuner.search(epochs=max_epochs, verbose=0)
     best = tuner.oracle.get_best_trials(1)[0]
-    return best.score, best.hyperparameters.values["learning_rate"], tuning.trained_epochs(tuner, max_epochs), \
+    return best.score, best.hyperparameters.values["learning_rate"], tuners.trained_epochs(tuner, max_epochs), \
         time.perf_counter() - start
 
 
 def range_test(data, max_epochs):
-    suggestion = tuning.lr_find("mnist", data).suggestion
-    hypermodel = tuning.MnistHyperModel(data, max_epochs)
+    suggestion = lr_find("mnist", data).suggestion
+    hypermodel = tasks.MnistTask(*tasks.MnistTask.split(data), max_epochs=max_epochs)
     hp = keras_tuner.HyperParameters()
     hp.Fixed("learning_rate", suggestion)
     model = hypermodel.build(hp)

@@ -31,8 +31,8 @@ from polykeras.mnist import MnistTraining, mnist_mlp, train_mnist  # noqa: E402
 from polykeras.polynomial_panel import CoefficientHistory, PolynomialPanel  # noqa: E402
 from polykeras.polynomial import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares  # noqa: E402
 from polykeras.tensorboard import Panel, TensorBoard, register_layer_panel  # noqa: E402
-from polykeras.distributed import search  # noqa: E402
-from polykeras.tuning import LrFindResult, SearchResult, lr_find  # noqa: E402
+from polykeras.lr_finder import LrFindResult, lr_find  # noqa: E402
+from polykeras.search import SearchResult, search  # noqa: E402  (polykeras.search is the function)
 
 __version__ = "0.1.0"
 

@@ -22,8 +22,16 @@ one fails that test rather than a search.
   `_get_num_brackets`, `_get_num_rounds` and `_get_size`.
 - `keep_trial_running(oracle, tuner_id, trial)` gives a restarted chief's
   trial back to its worker: `ongoing_trials` and `_retry_queue`.
+- `HyperbandOnItsOracle` lets `Hyperband` take an oracle of polykeras's: its
+  `__init__` builds KerasTuner's own and passes it to `Tuner.__init__`.
+- `reconnecting(tuner, wrap)` puts `wrap(tuner.oracle)` in place of a worker's
+  oracle client (`Tuner.oracle`, which the tuner calls for every trial).
+- `ongoing_trials(oracle)` reads which worker runs which trial; and the state
+  files KerasTuner writes are read here alone: `saved_ongoing_trials` (in
+  `oracle.json`) and `saved_trials` (every `trial_*/trial.json`).
 """
 
+import glob
 import json
 import os
 
@@ -36,9 +44,11 @@ from polykeras.tensorboard import EventWriter
 
 # What the classes and functions below use, by owner: checked by tests/test_kerastuner_compat.py.
 PRIVATE_NAMES = {
-    keras_tuner.Oracle: ("save", "reload", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "_retry_queue"),
+    keras_tuner.Oracle: ("save", "reload", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "_retry_queue",
+                         "ongoing_trials"),
     keras_tuner.Tuner: ("save", "_get_tuner_fname", "_is_worker", "_configure_tensorboard_dir",
-                        "_get_tensorboard_dir"),
+                        "_get_tensorboard_dir", "oracle"),
+    keras_tuner.Hyperband: ("__init__",),
     keras_tuner.oracles.HyperbandOracle: ("_get_num_brackets", "_get_num_rounds", "_get_size"),
     tuner_utils: ("convert_hyperparams_to_hparams",),
 }
@@ -106,9 +116,52 @@ def hyperband_trials(oracle):
                for round_ in range(oracle._get_num_rounds(bracket)))
 
 
-def oracle_file(oracle):
-    """The path of the oracle's saved state (`oracle.json` in the project folder)."""
-    return oracle._get_oracle_fname()
+class HyperbandOnItsOracle:
+    """Tuner mixin for `keras_tuner.Hyperband`: it takes the oracle it is given instead of building its own.
+
+    `Hyperband.__init__` only builds a `HyperbandOracle` from its arguments
+    and passes it to `Tuner.__init__`, which this calls directly.
+    """
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+def reconnecting(tuner, wrap):
+    """Puts `wrap(tuner.oracle)` in place of the tuner's oracle (a worker's `OracleClient`), which it calls for trials."""
+    tuner.oracle = wrap(tuner.oracle)
+
+
+def ongoing_trials(oracle):
+    """`{tuner id: trial}` of the trials an oracle has handed out and not seen end."""
+    return dict(oracle.ongoing_trials)
+
+
+def saved_ongoing_trials(oracle):
+    """`{tuner id: trial id}` as the oracle last saved them (`oracle.json`); empty before its first save."""
+    path = oracle._get_oracle_fname()
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("ongoing_trials", {})
+
+
+def saved_trials(project_dir):
+    """`{trial id: state}` of every trial KerasTuner saved in `project_dir` (`trial_*/trial.json`).
+
+    A state is KerasTuner's `Trial.get_state()`: `trial_id`, `status`,
+    `score`, and `hyperparameters` (their `values`). A file being written
+    (KerasTuner's own writes are not atomic) is left out this time.
+    """
+    trials = {}
+    for path in glob.glob(os.path.join(glob.escape(project_dir), "trial_*", "trial.json")):
+        try:
+            with open(path, encoding="utf-8") as f:
+                state = json.load(f)
+        except (OSError, ValueError):
+            continue
+        trials[state["trial_id"]] = state
+    return trials
 
 
 def keep_trial_running(oracle, tuner_id, trial):

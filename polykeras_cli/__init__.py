@@ -20,6 +20,7 @@ Example:
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
@@ -208,13 +209,17 @@ def _join_signed_values(argv):
     return out
 
 
+# The library's parameters whose flags are not their names with dashes.
+FLAGS = {"runs_dir": "--log-dir", "source": "--data", "task": "task"}
+
+
 def as_flags(error):
     """A library error's message in the command line's words: `max_trials must be an integer >= 1. Received:
     max_trials=0` reads `--max-trials must be an integer >= 1. Received: 0`.
 
-    Only errors that name their parameter (`InvalidArgumentError.parameter`) are changed. Their advice in
-    Python's words reads in the command line's too: `overwrite=True` as `--overwrite`, `project_name=NAME` as
-    `--project-name NAME`.
+    Only errors that name their parameter (`.parameter`) are changed: every mention of it becomes its flag
+    (`FLAGS`, else `--` and the name with dashes). Their advice in Python's words reads in the command line's
+    too: `overwrite=True` as `--overwrite`, `project_name=NAME` as `--project-name NAME`.
     """
     import ast
     import re
@@ -225,7 +230,7 @@ def as_flags(error):
     message = re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=(True|[A-Z]+)\b",
                      lambda m: "--" + m.group(1).replace("_", "-") + ("" if m.group(2) == "True" else f" {m.group(2)}"),
                      message)
-    flag = "--" + parameter.replace("_", "-")
+    flag = FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
     head, marker, received = message.rpartition(f"Received: {parameter}=")
     if marker:
         try:
@@ -234,7 +239,7 @@ def as_flags(error):
         except (ValueError, SyntaxError):
             pass
         message = f"{head}Received: {received}"
-    return message.replace(parameter, flag, 1) if message.startswith(parameter) else message
+    return re.sub(rf"(?<![\w-]){re.escape(parameter)}(?![\w=])", flag, message)
 
 
 class _CommandLineLog(logging.Handler):
@@ -249,18 +254,30 @@ class _CommandLineLog(logging.Handler):
         print(f"{'warning: ' if warning else ''}{record.getMessage()}", file=stream, flush=True)
 
 
-def _show_library_log():
+@contextlib.contextmanager
+def _library_log_shown():
+    """The library's log as the command line shows it, while the command runs; as it was afterwards."""
     logger = logging.getLogger("polykeras")
-    if not any(isinstance(h, _CommandLineLog) for h in logger.handlers):
-        logger.addHandler(_CommandLineLog())
+    handler, level, propagate = _CommandLineLog(), logger.level, logger.propagate
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def main(argv=None):
     """Runs the command line; returns the exit code."""
+    with _library_log_shown():
+        return _main(argv)
+
+
+def _main(argv):
     argv = _join_signed_values(sys.argv[1:] if argv is None else list(argv))
-    _show_library_log()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -27,6 +27,9 @@ def add_tune_arguments(tune, add_outputs, seed_type):
     tune.add_argument("--from-lr-find", action="store_true", help="centre the search on the LR range test's suggestion")
     tune.add_argument("--workers", type=int, default=0, help="worker processes on 127.0.0.1 (default: 0, in-process)")
     tune.add_argument("--port", type=int, default=0, help="the chief's port with --workers (default: a free one)")
+    tune.add_argument("--devices", type=_device_list, default=None, metavar="0,1,...",
+                      help="with --workers, the accelerators to give them, round robin, as CUDA_VISIBLE_DEVICES "
+                           "names them; an empty string gives none (default: every visible one)")
     tune.add_argument("--chief-timeout", type=float, default=1800.0, metavar="SECONDS",
                       help="a chief no worker calls for this long, with trials unfinished, stops with exit 1 "
                            "(default: 1800)")
@@ -46,13 +49,30 @@ def _task_or_model(value):
     raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from 'poly', 'mnist' or PATH.keras)")
 
 
+def _device_list(value):
+    """`0,1,3` as `["0", "1", "3"]`; an empty string as no accelerator at all."""
+    import argparse
+
+    devices = [d.strip() for d in value.split(",")] if value.strip() else []
+    if any(not d for d in devices):
+        raise argparse.ArgumentTypeError(f"invalid device list: {value!r} (comma-separated, e.g. 0,1)")
+    return devices
+
+
+# Kept here, not imported from polykeras.lr_finder, so --help needs no backend (a test checks they agree).
+SUGGESTION_RULES = ("descent", "valley", "minimum", "steepest")
+
+
 def add_lr_find_arguments(find, add_outputs, seed_type):
     find.add_argument("task", type=_task_or_model, metavar="task",
                       help="what to test: poly, mnist, or PATH.keras (a saved compiled model)")
     find.add_argument("--steps", type=int, default=100, help="learning rates tried (default: 100)")
+    find.add_argument("--suggest", choices=SUGGESTION_RULES, default=None,
+                      help=f"the rule that suggests the rate (default: {SUGGESTION_RULES[0]}); every rule's pick is "
+                           "printed and in the JSON")
     find.add_argument("--data", default="auto",
                       help="MNIST data, as train-mnist's --data (default: auto); for PATH.keras, an .npz with arrays "
-                           "x and y (several inputs: x_0, x_1, ...)")
+                           "x and y (several inputs: x_0, x_1, ...), or Keras's x_train and y_train")
     find.add_argument("--batch-size", type=int, default=32, help="samples per rate, for PATH.keras (default: 32)")
     find.add_argument("--start-lr", type=float, default=1e-7, help="first rate, for PATH.keras (default: 1e-7)")
     find.add_argument("--end-lr", type=float, default=10.0, help="last rate, for PATH.keras (default: 10)")
@@ -73,7 +93,7 @@ def print_trial(trial):
 
 def _saved_model_and_data(args):
     """`(model, x, y, options)` for `PATH.keras --data FILE.npz`; `(task, data, None, {})` for a task."""
-    from polykeras import tuning
+    from polykeras.search.tasks import task_data
 
     if not args.task.endswith(".keras"):
         model_options = {"batch_size": args.batch_size, "validation_split": args.validation_split,
@@ -81,7 +101,7 @@ def _saved_model_and_data(args):
         given = [name for name, value in model_options.items() if value is not None]
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} applies to PATH.keras, not to {args.task}")
-        return args.task, tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed), None, {}
+        return args.task, task_data(args.task, None if args.task == "poly" else args.data, args.seed), None, {}
     from polykeras.data import load_arrays
     from polykeras.saving import load_model
 
@@ -103,19 +123,19 @@ def _npz(path):
 
 
 def cmd_tune(args):
-    from polykeras import distributed
+    from polykeras import search
     from polykeras.saving import save_model
 
     optimizers = args.optimizers.split(",") if args.optimizers else None
     check_output_file(args.save, ".keras", args.overwrite_save, "--save", "--overwrite-save")
     check_output_file(args.json)
     task, x, y, options = _saved_model_and_data(args)
-    result = distributed.search(
+    result = search(
         task, x, y, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
         directory=args.directory or os.path.join("logs", "tune"), project_name=args.project_name,
         overwrite=args.overwrite, workers=args.workers, from_lr_find=args.from_lr_find, optimizers=optimizers,
         seed=args.seed,
-        port=args.port, on_trial_end=print_trial, verbose=progress() if args.verbose else 0,
+        port=args.port, devices=args.devices, on_trial_end=print_trial, verbose=progress() if args.verbose else 0,
         chief_timeout=args.chief_timeout, **options,
     )
     if result is None:  # a worker of a distributed search (KERASTUNER_TUNER_ID set)
@@ -140,36 +160,39 @@ def cmd_tune(args):
 
 
 def cmd_lr_find(args):
-    from polykeras import tuning
-    from polykeras.tuning import write_lr_find_events
-    from polykeras.plots import plot_lr_find
+    from polykeras import lr_find
+    from polykeras.lr_finder.finder import check_arguments
     from polykeras.runs import new_run_dir
 
-    tuning.check_lr_find_steps(args.steps)
+    suggest = {"suggest": args.suggest} if args.suggest else {}
+    check_arguments(args.steps, args.start_lr, args.end_lr, args.batch_size, **suggest)
     check_output_file(args.plot, ".png", True, "--plot")
     check_output_file(args.json)
     if args.task.endswith(".keras"):
-        from polykeras.saving import load_model
-
         from polykeras.data import load_arrays
+        from polykeras.saving import load_model
 
         model, (x, y, _) = load_model(args.task), load_arrays(_npz(args.data))
         name = os.path.splitext(os.path.basename(args.task))[0]
         options = {"batch_size": args.batch_size, "start_lr": args.start_lr, "end_lr": args.end_lr}
     else:
+        from polykeras.search.tasks import task_data
+
         model, name, options = args.task, args.task, {}
-        x, y = tuning.task_data(args.task, None if args.task == "poly" else args.data, args.seed), None
+        x, y = task_data(args.task, None if args.task == "poly" else args.data, args.seed), None
     root = runs_dir(args.log_dir, "lr-find", args.no_log)
     run_dir = new_run_dir(root, name) if root else None
-    result = tuning.lr_find(model, x, y, steps=args.steps, seed=args.seed, **options)
+    result = lr_find(model, x, y, steps=args.steps, seed=args.seed, **options, **suggest)
     plot = args.plot or (os.path.join(run_dir, "lr_find.png") if run_dir else None)
-    picture = plot_lr_find(result, plot)
+    picture = result.plot(plot)
     if run_dir:
-        write_lr_find_events(run_dir, result, picture)
-    print(f"suggested learning rate: {result.suggestion:.3g} (a tenth of the rate with the lowest smoothed loss, "
+        result.write_events(run_dir, picture)
+    print(format_table(["rule", "learning rate"], [[f"{rule}{' (suggested)' if rule == result.rule else ''}",
+                                                    f"{rate:.3g}"] for rule, rate in result.suggestions.items()]))
+    print(f"\nsuggested learning rate: {result.suggestion:.3g} ({result.rule}: {result.method}; "
           f"{len(result.rates)} rates from {result.rates[0]:.2g} to {result.rates[-1]:.2g})")
     if result.diverged:
-        print(f"the loss exploded at {result.rates[-1]:.2g}; the test stopped there")
+        print(f"the loss exploded at {result.rates[-1]:.2g}; the sweep stopped there")
     if plot:
         print(f"plot: {plot}")
     if run_dir:

@@ -20,6 +20,7 @@ def run_script(name, cwd, **settings):
     return done.stdout
 
 
+@pytest.mark.any_backend("torch")  # an example of the library, once; fit_polynomial on each backend: test_polynomial.py
 def test_fit_polynomial_script_matches_least_squares(tmp_path):
     out = run_script("fit_polynomial.py", tmp_path, EPOCHS=20)
     assert "trainable: ['coefficients']" in out
@@ -31,6 +32,7 @@ def test_fit_polynomial_script_matches_least_squares(tmp_path):
     assert os.listdir(tmp_path / "logs" / "scripts" / "fit_polynomial" / "train")
 
 
+@pytest.mark.any_backend("torch")  # an example of the library, once; train_mnist on each backend: test_mnist.py
 def test_train_mnist_script_trains_and_saves(tmp_path):
     out = run_script("train_mnist.py", tmp_path, EPOCHS=2)
     assert "sample: 4000 training and 1000 test images" in out
@@ -39,7 +41,7 @@ def test_train_mnist_script_trains_and_saves(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.any_backend  # a distributed search from a Python script, with a model of its own: once (TF pass)
+@pytest.mark.any_backend("torch")  # a distributed search from a Python script, with a model of its own: once
 def test_tune_script_searches_and_saves_the_best(tmp_path):
     out = run_script("tune_learning_rate.py", tmp_path, TUNER="random", MAX_TRIALS=2, MAX_EPOCHS=1, WORKERS=1)
     suggestion = float(re.search(r"^lr_find suggests (\S+) ", out, re.M).group(1))

@@ -1,0 +1,222 @@
+"""`polykeras.search` in this process: the result, models of the user's, models it was not designed for, a SIGKILL."""
+
+import json
+import os
+import re
+import signal
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from conftest import popen
+from polykeras import search
+from polykeras.search.tasks import task_data
+
+POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
+
+
+def completed_trials(project):
+    """{trial_id: status} from the trial files KerasTuner writes."""
+    out = {}
+    for name in os.listdir(project):
+        path = os.path.join(project, name, "trial.json")
+        if name.startswith("trial_") and os.path.exists(path):
+            with open(path) as f:
+                trial = json.load(f)
+            out[trial["trial_id"]] = trial["status"]
+    return out
+
+
+def test_search_reports_every_trial_and_returns_the_result(tmp_path):
+    seen = []
+    result = search("poly", tuner="hyperband", max_epochs=9, directory=str(tmp_path), seed=3,
+                           on_trial_end=seen.append)
+    # Hyperband at factor 9 over 9 epochs plans 12 trials (9 + 1 in one bracket, 2 in the other), and runs them.
+    assert [t["number"] for t in seen] == list(range(1, 13)) and {t["total"] for t in seen} == {12}
+    assert len(result.trials) == 12 and {t["status"] for t in result.trials} == {"COMPLETED"}
+    scores = [t["score"] for t in seen]
+    assert [t["best_score"] for t in seen] == [min(scores[: k + 1]) for k in range(12)]
+    assert result.objective == "val_loss" and result.best_score == min(scores)
+    best = next(t for t in seen if t["score"] == result.best_score)
+    assert result.best_hyperparameters == best["hyperparameters"]
+    assert result.trained_epochs == 9 * 1 + (9 - 1) + 2 * 9  # the 1-epoch winner continues for 8 more
+    assert os.path.isdir(os.path.join(result.log_dir, best["trial_id"]))
+
+    model = result.best_model()
+    x, y = task_data("poly", seed=3)
+    assert float(np.mean((model.predict(x, verbose=0) - y) ** 2)) < 0.02  # the noise's variance is 0.01
+
+
+# ----------------------------------------------------------------------------
+# A user's own model
+
+
+def line_model():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)], name="line")
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def line_data(n=200):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (n, 1)).astype("float32")
+    return x, (3 * x + 1 + 0.01 * rng.normal(size=(n, 1))).astype("float32")
+
+
+def test_search_finds_the_rate_that_trains_a_users_model_and_leaves_the_model_alone(tmp_path):
+    """y = 3x + 1 by SGD in 16 steps: 0.01 barely moves, rates near 0.3 fit it, 1.0 oscillates."""
+    model = line_model()
+    before = [w.copy() for w in model.get_weights()]
+    seen = []
+    result = search(model, *line_data(), tuner="grid", max_trials=20, max_epochs=2, lr_range=(0.01, 1.0),
+                           batch_size=20, directory=str(tmp_path), on_trial_end=seen.append)
+    rates = sorted(t["hyperparameters"]["learning_rate"] for t in result.trials)
+    np.testing.assert_allclose(rates, np.geomspace(0.01, 1.0, 9), rtol=1e-6)
+    assert [t["number"] for t in seen] == list(range(1, 10)) and {t["total"] for t in seen} == {9}
+    scores = {t["hyperparameters"]["learning_rate"]: t["score"] for t in result.trials}
+    assert 0.1 <= result.best_hyperparameters["learning_rate"] <= 0.6 and result.best_score < 1e-2
+    assert scores[min(scores)] > 0.5 and result.best_score == min(scores.values())
+    assert result.objective == "val_loss" and os.path.basename(os.path.dirname(result.log_dir)) == "line"
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    best = result.best_model()  # retrained from a fresh clone at the best rate
+    x, y = line_data()
+    assert best is not model and float(np.mean((best.predict(x, verbose=0) - y) ** 2)) < 1e-2
+
+
+def build_line(hp):
+    """A user's build(hp) function: the line model, compiled with SGD."""
+    return line_model()
+
+
+class ShufflingLineHyperModel(keras_tuner.HyperModel):
+    """A user's HyperModel with a hyperparameter of its own, in its fit."""
+
+    def build(self, hp):
+        return line_model()
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, shuffle=hp.Boolean("shuffle"), **kwargs)
+
+
+def test_search_finds_the_rate_that_trains_what_a_users_build_function_builds(tmp_path):
+    result = search(build_line, *line_data(), tuner="grid", max_trials=20, max_epochs=2, lr_range=(0.01, 1.0),
+                           batch_size=20, directory=str(tmp_path))
+    rates = sorted(t["hyperparameters"]["learning_rate"] for t in result.trials)
+    np.testing.assert_allclose(rates, np.geomspace(0.01, 1.0, 9), rtol=1e-6)
+    scores = {t["hyperparameters"]["learning_rate"]: t["score"] for t in result.trials}
+    # As for the compiled line model: the searched rate is the one SGD trained with.
+    assert 0.1 <= result.best_hyperparameters["learning_rate"] <= 0.6 and result.best_score < 1e-2
+    assert scores[min(scores)] > 0.5
+    assert os.path.basename(os.path.dirname(result.log_dir)) == "build_line"
+
+
+def test_search_runs_a_users_hypermodel_with_its_own_hyperparameters_and_fit(tmp_path):
+    from conftest import read_run
+
+    result = search(ShufflingLineHyperModel(), *line_data(), tuner="random", max_trials=3, max_epochs=2,
+                           lr_range=(0.1, 0.5), batch_size=20, directory=str(tmp_path), seed=2)
+    assert len(result.trials) == 3 and {t["status"] for t in result.trials} == {"COMPLETED"}
+    for trial in result.trials:
+        assert set(trial["hyperparameters"]) == {"learning_rate", "shuffle"}
+        assert 0.1 <= trial["hyperparameters"]["learning_rate"] <= 0.5 and trial["score"] < 0.1
+        run = read_run(os.path.join(result.log_dir, trial["trial_id"], "execution0", "validation"))
+        assert "epoch_loss" in run
+    best = result.best_model()  # built and fitted through the user's hypermodel, at the best values
+    x, y = line_data()
+    assert float(np.mean((best.predict(x, verbose=0) - y) ** 2)) < 0.1
+
+
+def conv_model():
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(2)], name="conv")
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model, np.random.default_rng(1).random((24, 6, 6, 1), "float32"), np.arange(24) % 2
+
+
+def batchnorm_two_inputs_model():
+    from test_search_tasks import data, functional_with_batchnorm
+
+    return (functional_with_batchnorm(), *data(2, n=24))
+
+
+def subclassed_model():
+    from test_search_tasks import Subclassed, data
+
+    model = Subclassed()
+    model.compile(optimizer="rmsprop", loss="mse")
+    return (model, *data(1, n=24))
+
+
+@pytest.mark.parametrize("make", [conv_model, batchnorm_two_inputs_model, subclassed_model],
+                         ids=["convnet", "batchnorm_two_inputs", "subclassed"])
+def test_search_runs_on_models_it_was_not_designed_for(tmp_path, make):
+    from conftest import read_run
+
+    model, x, y = make()
+    objective = "val_accuracy" if model.name == "conv" else "val_loss"
+    result = search(model, x, y, tuner="random", max_trials=2, max_epochs=1, batch_size=8,
+                           objective=objective, directory=str(tmp_path), seed=1)
+    assert len(result.trials) == 2 and {t["status"] for t in result.trials} == {"COMPLETED"}
+    assert all(np.isfinite(t["score"]) for t in result.trials) and result.objective == objective
+    for trial in result.trials:  # each trial's own TensorBoard folder, with the metrics Keras logged
+        run = read_run(os.path.join(result.log_dir, trial["trial_id"], "execution0", "validation"))
+        assert objective.replace("val_", "epoch_") in run
+
+
+
+@pytest.mark.any_backend
+@pytest.mark.parametrize("arguments, message", [
+    ({"max_trials": 0}, "max_trials must be an integer >= 1. Received: max_trials=0"),
+    ({"workers": -1}, "workers must be an integer >= 0. Received: workers=-1"),
+    ({"port": 70000}, "port must be an integer from 0 to 65535. Received: port=70000"),
+])
+def test_the_library_names_its_own_parameters(arguments, message):
+    """The command line says --max-trials; the library says max_trials (polykeras_cli.as_flags maps one to the other)."""
+    import polykeras
+
+    with pytest.raises(ValueError) as caught:
+        polykeras.search("poly", **arguments)
+    assert str(caught.value) == message and caught.value.parameter == next(iter(arguments))
+
+
+
+@pytest.mark.any_backend("torch")
+def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "8", "--max-epochs", "40"]
+    project = tmp_path / "logs" / "tune" / "poly"
+    first = popen(*args, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            if project.exists() and list(completed_trials(project).values()).count("COMPLETED") >= 2:
+                break
+            time.sleep(0.05)
+        assert first.poll() is None, "the search ended before it could be killed"
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    finished = {t for t, status in completed_trials(project).items() if status == "COMPLETED"}
+    assert 2 <= len(finished) < 8
+    saved = {t: (project / f"trial_{t}" / "trial.json").read_bytes() for t in finished}
+
+    second = popen(*args, "--json", "r.json", cwd=tmp_path)
+    out, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, out
+    trials = json.loads((tmp_path / "r.json").read_text())["trials"]
+    assert sorted(t["trial_id"] for t in trials) == [f"{i}" for i in range(8)]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    assert completed_trials(project) == {t["trial_id"]: "COMPLETED" for t in trials}
+    # Only the unfinished trials ran again: the rerun reports them alone, numbered after the finished ones,
+    # and the finished trials' files and TensorBoard runs are as the killed search left them.
+    assert re.findall(r"^trial (\d+)/8 ", out, re.M) == [str(k) for k in range(len(finished) + 1, 9)]
+    assert {t: (project / f"trial_{t}" / "trial.json").read_bytes() for t in finished} == saved
+    board = project / "tensorboard"
+    assert all(len(os.listdir(board / t / "execution0" / "train")) == 1 for t in finished)
+
+
