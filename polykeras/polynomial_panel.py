@@ -21,7 +21,8 @@ from tensorboard.compat.proto import summary_pb2
 
 from polykeras.layers import Polynomial, relative_gap
 from polykeras.tensorboard.events import image_summary, multiline_chart, scalar_value, text_value
-from polykeras.tensorboard.panels import Panel, read, register_layer_panel
+from polykeras.tensorboard.panels import Panel, register_layer_panel
+from polykeras.tensorboard.probe import read
 
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -85,15 +86,15 @@ class PolynomialPanel(Panel):
         self.layer = layer
         self.reference = None if reference is None else np.asarray(reference, np.float64)
 
-    def start(self, callback, initial_epoch):
-        polynomials = [layer for layer in callback.model.layers if isinstance(layer, Polynomial)]
+    def start(self, watched, initial_epoch):
+        polynomials = [layer for layer in watched.model.layers if isinstance(layer, Polynomial)]
         layer = self.layer or (polynomials[0] if len(polynomials) == 1 else None)
         if layer is None:
             return False
         self._layer = layer
         self._matrix = layer.power_basis_matrix()  # depends only on non-trainable variables: computed once
         self._prefix = "coefficients" if len(polynomials) == 1 else f"{layer.name}/coefficients"
-        self._data = None if callback.data is None else tuple(np.asarray(a) for a in callback.data[:2])
+        self._data = None if watched.data is None else tuple(np.asarray(a) for a in watched.data[:2])
         return True
 
     def charts(self):

@@ -74,7 +74,7 @@ def test_callback_can_be_deep_copied_before_and_after_training(tmp_path):
     copy.deepcopy(callback)
     fit_polynomial(x, y, degree=2, epochs=2, callbacks=[callback])
     clone = copy.deepcopy(callback)
-    assert clone.log_dir == str(tmp_path) and clone._thread is None and clone.data[0] is not x
+    assert clone.log_dir == str(tmp_path) and clone._summaries is None and clone.data[0] is not x
     np.testing.assert_array_equal(clone.data[0], x)
     assert len(glob.glob(os.path.join(tmp_path, "train", "events.out.tfevents.*"))) == 1
 

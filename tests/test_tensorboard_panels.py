@@ -4,14 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from polykeras.tensorboard.panels import (
-    activation_statistics,
-    first_layer_kernel,
-    image_shape,
-    is_relu_layer,
-    tile_grid,
-    tiles,
-)
+from polykeras.tensorboard.panels import first_layer_kernel, image_shape, tile_grid, tiles
+from polykeras.tensorboard.probe import activation_statistics, is_relu_layer
 
 L = keras.layers
 

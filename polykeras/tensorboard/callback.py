@@ -7,29 +7,29 @@ without TensorFlow and writes the same tags in the same `train/` and
 model graph), then adds the panels of `polykeras.tensorboard.panels`.
 
 The epoch hooks only copy the numbers they need; building and writing the
-summaries happens on a background thread, during training when epochs are
-long and at its end when they take milliseconds. As with Keras's callback,
-the files are written and closed when `fit` returns.
+summaries happens on a background thread (`writer.SummaryWriter`), during
+training when epochs are long and at its end when they take milliseconds.
+As with Keras's callback, the files are written and closed when `fit`
+returns. The panels are given what they may look at (`panels.Watched`);
+the fixed batch's gradients and activations are computed by `probe`.
 """
 
 import copy
-import logging
 import os
-import queue
-import threading
 import time
 import warnings
 import weakref
 
 import keras
-import numpy as np
 
 from polykeras import backend, keras_compat
 from polykeras.checks import check_int
 from polykeras.errors import InvalidArgumentError
 from polykeras.saving import model_json
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
-from polykeras.tensorboard.panels import BUILT_IN, BatchProbe, Panel, Snapshot, layer_panels, read
+from polykeras.tensorboard.panels import BUILT_IN, Panel, Watched, layer_panels
+from polykeras.tensorboard.probe import BatchProbe, Snapshot, fixed_batch, read
+from polykeras.tensorboard.writer import SummaryWriter
 
 # Epochs at least this long render their summaries alongside training; shorter
 # ones (a polynomial's take milliseconds) leave it to the end, so that the
@@ -42,7 +42,7 @@ class TensorBoard(keras.callbacks.Callback):
     """Logs metrics, weights, gradients, update ratios, dead units and first-layer pictures, for any model.
 
     A drop-in for `keras.callbacks.TensorBoard`: the same arguments mean the
-    same, and the same tags are written, on TensorFlow and JAX, without
+    same, and the same tags are written, on TensorFlow, JAX and PyTorch, without
     importing TensorFlow. Named `TensorBoard`, with a `log_dir` attribute,
     so that KerasTuner sends each trial's logs to a folder of its own.
     Writers are created when training starts and closed when it ends, so
@@ -85,6 +85,7 @@ class TensorBoard(keras.callbacks.Callback):
     Example:
 
     >>> import tempfile
+    >>> import numpy as np
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
     >>> model.compile(optimizer="sgd", loss="mse")
     >>> x, y = np.ones((32, 4)), np.ones((32, 1))
@@ -142,73 +143,27 @@ class TensorBoard(keras.callbacks.Callback):
             # Only then: a callback with batch hooks makes Keras call them synchronously, every step.
             self.on_train_batch_begin = self._on_train_batch_begin
             self.on_train_batch_end = self._on_train_batch_end
-        self._queue = None
-        self._thread = None
-        self._closed = True
+        self._summaries = None
         self._active = []
         self.batch = None
         self.probe = None
 
-    # Writers: a background thread renders and writes what the hooks queue --
+    # The run's summaries: a `SummaryWriter` builds and writes what the hooks queue ------------
 
     def _write(self, values, step, writer="train"):
-        """Queues summaries for one step: callables returning a summary (or a list of values), or `(tag, number)` scalars."""
-        if values:
-            self._queue.put((writer, int(step), time.time(), values))
-
-    def _drain(self, work, writers, root):
-        while True:
-            try:
-                item = work.get(timeout=1.0)
-            except queue.Empty:
-                # fit raised before on_train_end: stop once the program is ending.
-                if not threading.main_thread().is_alive():
-                    break
-                continue
-            if item is None:
-                break
-            writer, step, wall_time, values = item
-            if writer not in writers:
-                writers[writer] = EventWriter(os.path.join(root, writer))
-            summaries = []
-            for make in values:
-                try:
-                    made = make() if callable(make) else scalar_value(*make) if isinstance(make, tuple) else make
-                except Exception as e:  # one bad summary (say, a NaN curve) must not stop the others
-                    logging.getLogger(__name__).warning("a TensorBoard summary at step %d was skipped: %s", step, e)
-                    continue
-                summaries.extend(made if isinstance(made, list) else [made])
-            writers[writer].write(summaries, step, wall_time)
-            if work.empty():  # caught up: TensorBoard shows it now
-                for w in writers.values():
-                    w.flush()
-        for w in writers.values():
-            w.close()
+        self._summaries.put(values, step, writer)
 
     def wait(self):
         """Writes what was logged, closes the files and returns then: what `fit`'s end does.
 
         Call it after a `fit` that raised, to keep the logs of the epochs before.
         """
-        if self._queue is not None and not self._closed:
-            self._queue.put(None)  # the thread closes the files and ends
-            self._closed = True
-            self._start_writing()
-        thread = self._thread
-        if thread is not None and thread.ident is not None:
-            thread.join()
-
-    def _start_writing(self):
-        if self._thread.ident is None:
-            self._thread.start()
+        if self._summaries is not None:
+            self._summaries.close()
 
     def on_train_begin(self, logs=None):
         self.wait()  # a previous fit that raised before on_train_end left its writers open
-        self._queue = queue.SimpleQueue()
-        self._closed = False
-        # The folder as it is now: a later change of the working directory must not move the logs.
-        root = os.path.abspath(self.log_dir)
-        self._thread = threading.Thread(target=self._drain, args=(self._queue, {}, root), name="polykeras-tensorboard")
+        self._summaries = SummaryWriter(self.log_dir)
         self.batch = None if self.data is None else fixed_batch(self.data, self.data_samples)
         self._global_batch = 0
         self._started = False
@@ -231,7 +186,9 @@ class TensorBoard(keras.callbacks.Callback):
         self.probe = None
         if self.batch is not None and (gradients or activations):
             self.probe = BatchProbe(self.model, self.batch, gradients, activations)
-        return [p for p in chosen if p.start(self, initial_epoch)]
+        watched = Watched(model=self.model, log_dir=self.log_dir, data=self.data, batch=self.batch, probe=self.probe,
+                          write_images=self.write_images)
+        return [p for p in chosen if p.start(watched, initial_epoch)]
 
     def on_train_end(self, logs=None):
         self.wait()
@@ -240,7 +197,7 @@ class TensorBoard(keras.callbacks.Callback):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
-            if isinstance(value, keras.Model) or name in ("_queue", "_thread", "_active", "batch", "probe",
+            if isinstance(value, keras.Model) or name in ("_summaries", "_active", "batch", "probe",
                                                           "on_train_batch_begin", "on_train_batch_end"):
                 value = None if name != "_active" else []  # the model Keras set, and this fit's state
             setattr(clone, name, copy.deepcopy(value, memo))
@@ -299,7 +256,7 @@ class TensorBoard(keras.callbacks.Callback):
         self._write(validation, step, "validation")
         # The first epoch also traces the training graph, so it does not decide.
         if epoch > 0 and time.perf_counter() - self._epoch_start >= LONG_EPOCH_SECONDS:
-            self._start_writing()
+            self._summaries.start()
 
     def _panel_values(self, logs, step, histograms, images, initial):
         snapshot = Snapshot(self.model, step, logs, histograms, images, initial, self.probe)
@@ -324,21 +281,11 @@ class TensorBoard(keras.callbacks.Callback):
             return
         values = [scalar_value(f"evaluation_{name}_vs_iterations", float(value)) for name, value in logs.items()]
         step = _iterations(self.model)
-        if self._queue is not None and not self._closed:
+        if self._summaries is not None and not self._summaries.closed:
             self._write(values, step, "validation")
         else:  # model.evaluate outside fit
             with EventWriter(os.path.join(self.log_dir, "validation")) as writer:
                 writer.write(values, step)
-
-
-def fixed_batch(data, samples):
-    """`(x, y, sample_weight)` of at most `samples` evenly spaced samples of `data` (`(x, y)` in any structure)."""
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(data) if isinstance(data, list) else data)
-    count = len(keras.tree.flatten(x)[0])
-    pick = np.linspace(0, count - 1, min(samples, count)).astype(int) if samples else np.arange(count)
-    take = lambda structure: None if structure is None else keras.tree.map_structure(  # noqa: E731
-        lambda a: np.asarray(a)[pick], structure)
-    return take(x), take(y), take(sample_weight)
 
 
 def learning_rates(model):

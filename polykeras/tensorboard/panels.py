@@ -14,31 +14,30 @@ callback's writer thread). The built-in panels know no particular model:
 - `FirstLayer` ("first_layer"): for a model whose input is an image, the
   first layer's weights as tiles, raw and minus their initial values.
 
-What is special to a layer type plugs in from that layer's side:
-`register_layer_panel(LayerClass, factory)` makes the callback add
+A panel is given what it may look at, a `Watched` (the model, the run's
+folder, the data and the fixed batch, and the probe that computes on it), not
+the callback. What is special to a layer type plugs in from that layer's
+side: `register_layer_panel(LayerClass, factory)` makes the callback add
 `factory(layer)` for every such layer it finds (see `polykeras.polynomial_panel`).
 """
 
+import dataclasses
 import functools
 import math
 import os
-import warnings
 
 import keras
 import numpy as np
 
-from polykeras import backend
 from polykeras.tensorboard.events import (
-    HISTOGRAM_BUCKETS,
     histogram_from_counts,
     histogram_summary,
     image_summary,
     multiline_chart,
     scalar_value,
 )
+from polykeras.tensorboard.probe import BatchProbe, is_relu_layer, read
 
-# A unit is dead when its output is exactly zero on every sample of the fixed batch.
-RELU_ACTIVATIONS = ("relu", "relu6")
 MAX_TILES = 64
 INITIAL_KERNEL_FILE = "initial_kernel.npy"
 
@@ -50,9 +49,27 @@ def register_layer_panel(layer_class, factory):
     _LAYER_PANELS[layer_class] = factory
 
 
-def read(variable):
-    """A NumPy copy of a Keras variable's current value (`backend.read_variable`)."""
-    return backend.read_variable(variable)
+@dataclasses.dataclass
+class Watched:
+    """What a panel may look at when training starts.
+
+    Attributes:
+        model: The model being trained (built).
+        log_dir: The run's folder (a panel may keep a file of its own there).
+        data: The data the callback was given, `(x, y)`, or None.
+        batch: The fixed batch, `(x, y, sample_weight)`: at most
+            `data_samples` of `data`; None without data.
+        probe: What computes the fixed batch's gradients and activations
+            (`BatchProbe`), or None when no panel needs them or there is no data.
+        write_images: Whether Keras's `write_images` was asked for.
+    """
+
+    model: keras.Model
+    log_dir: str
+    data: tuple = None
+    batch: tuple = None
+    probe: BatchProbe = None
+    write_images: bool = False
 
 
 def all_layers(model):
@@ -66,78 +83,6 @@ def all_layers(model):
 def owner(path):
     """The layer path of a variable path: `conv2d/kernel` -> `conv2d`."""
     return path.rpartition("/")[0] or path
-
-
-class BatchProbe:
-    """The fixed batch's gradients and ReLU-family outputs, from one function compiled once per fit.
-
-    Args:
-        model: The model being trained.
-        batch: `(x, y, sample_weight)`, the callback's fixed batch.
-        gradients: Whether to compute the loss's gradient per trainable variable.
-        activations: Whether to compute the outputs of the ReLU-family layers.
-
-    Attributes:
-        layers: The ReLU-family layers whose outputs `__call__` returns.
-    """
-
-    def __init__(self, model, batch, gradients, activations):
-        self.model, self.batch, self.gradients = model, batch, gradients
-        self.layers, self._probe = activation_probe(model, batch[0]) if activations else ([], None)
-        self._function = None
-
-    def __call__(self, weights):
-        """`(gradients by variable path, activation statistics by layer)` for `weights` (values of `model.variables`).
-
-        Each layer's statistics are `activation_statistics`'s, computed on the
-        device. Called on the callback's writer thread, with weights copied in
-        the training loop: the model's variables are not touched.
-        """
-        if self._function is None:  # compiled on first use, for this model
-            x, y, _ = self.batch
-            self._function = backend.batch_function(self.model, x, y, probe=self._probe, gradients=self.gradients,
-                                                    summarize=activation_statistics)
-        gradients, outputs = self._function(weights)
-        return dict(zip([v.path for v in self.model.trainable_variables], gradients)), outputs
-
-
-class Snapshot:
-    """One log point: which summaries are due, the epoch's logs, and what panels share, computed once."""
-
-    def __init__(self, model, step, logs, histograms, images, initial, probe=None):
-        self.model, self.step, self.logs = model, step, logs
-        self.histograms, self.images, self.initial = histograms, images, initial
-        self._probe, self._values, self._batch = probe, None, None
-
-    def values(self):
-        """NumPy copies of `model.variables` (the weights and the random seeds' state), in order.
-
-        Read from the device once for this log point.
-        """
-        if self._values is None:
-            self._values = [read(v) for v in self.model.variables]
-        return self._values
-
-    def weights(self):
-        """`{path: array}` of every weight of the model, as `model.weights` lists them (see `values`)."""
-        by_id = dict(zip(map(id, self.model.variables), self.values()))
-        return {v.path: by_id[id(v)] for v in self.model.weights}
-
-    def batch(self):
-        """A function returning `(gradients by variable path, outputs by ReLU-family layer)` on the fixed batch.
-
-        Call this in `Panel.log` (it copies the weights then) and the function
-        it returns in a summary callable, on the writer thread: the fixed
-        batch is computed there, once per log point (see `BatchProbe`).
-        """
-        values, probe = self.values(), self._probe
-
-        def computed():
-            if self._batch is None:
-                self._batch = probe(values)
-            return self._batch
-
-        return computed
 
 
 class Panel:
@@ -155,8 +100,8 @@ class Panel:
         """What this panel leaves out for `model` when the callback has no `data`, or None."""
         return None
 
-    def start(self, callback, initial_epoch):
-        """Called when training starts (with `callback.model` set); returns whether the panel applies."""
+    def start(self, watched, initial_epoch):
+        """Called when training starts, with what the panel may look at (`Watched`); returns whether it applies."""
         return True
 
     def charts(self):
@@ -183,10 +128,10 @@ class Weights(Panel):
     def without_data(self, model):
         return None if getattr(model, "reports_gradient_norms", False) else "gradient norms"
 
-    def start(self, callback, initial_epoch):
-        self._model = callback.model
-        self._gradients = callback.probe is not None and callback.probe.gradients
-        self._write_images = callback.write_images
+    def start(self, watched, initial_epoch):
+        self._model = watched.model
+        self._gradients = watched.probe is not None and watched.probe.gradients
+        self._write_images = watched.write_images
         return True
 
     def charts(self):
@@ -264,8 +209,8 @@ class UpdateRatios(Panel):
 
     name = "update_ratios"
 
-    def start(self, callback, initial_epoch):
-        self._model = callback.model
+    def start(self, watched, initial_epoch):
+        self._model = watched.model
         self._previous = None
         return True
 
@@ -290,14 +235,6 @@ def _update_ratio(tag, current, previous):
     return scalar_value(tag, np.linalg.norm(current - previous) / np.linalg.norm(previous))
 
 
-def is_relu_layer(layer):
-    """Whether a layer's output is a ReLU's: `ReLU`, `Activation("relu")`, or a layer with `activation="relu"`."""
-    if isinstance(layer, keras.layers.ReLU):
-        return True
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", None) in RELU_ACTIVATIONS
-
-
 class Activations(Panel):
     """For every ReLU-family layer: the share of dead units on the fixed batch, and a histogram of its outputs.
 
@@ -315,8 +252,8 @@ class Activations(Panel):
     def without_data(self, model):
         return "activations" if any(is_relu_layer(layer) for layer in model.layers) else None
 
-    def start(self, callback, initial_epoch):
-        self._layers = callback.probe.layers if callback.probe is not None else []
+    def start(self, watched, initial_epoch):
+        self._layers = watched.probe.layers if watched.probe is not None else []
         return bool(self._layers)
 
     def charts(self):
@@ -330,68 +267,12 @@ class Activations(Panel):
                                   snapshot.batch())]
 
 
-def activation_statistics(output, buckets=HISTOGRAM_BUCKETS):
-    """`(dead fraction, bucket counts, bucket edges)` of one layer's output, in `keras.ops` (run on the device).
-
-    The dead fraction is the share of last-axis units whose output is zero
-    for every sample and position; the histogram spans the output's range.
-    """
-    units = keras.ops.reshape(output, (-1, keras.ops.shape(output)[-1]))
-    alive = keras.ops.any(keras.ops.not_equal(units, 0), axis=0)
-    dead = 1.0 - keras.ops.mean(keras.ops.cast(alive, "float32"))
-    values = keras.ops.cast(keras.ops.reshape(output, (-1,)), "float32")
-    low, high = keras.ops.min(values), keras.ops.max(values)
-    pad = keras.ops.where(keras.ops.equal(low, high), 0.5, 0.0)  # one value: a unit-wide bucket range, as numpy's
-    low, high = low - pad, high + pad
-    # np.histogram's uniform buckets, the last one closed on the right.
-    index = keras.ops.cast(keras.ops.floor((values - low) / (high - low) * buckets), "int32")
-    index = keras.ops.clip(index, 0, buckets - 1)
-    counts = keras.ops.segment_sum(keras.ops.ones_like(values), index, num_segments=buckets)
-    edges = low + (high - low) * keras.ops.arange(buckets + 1, dtype="float32") / buckets
-    return dead, counts, edges
-
-
 def _activation_summaries(prefixes, batch):
     values = []
     for prefix, (dead, counts, edges) in zip(prefixes, batch()[1]):
         values += [scalar_value(f"{prefix}/dead_fraction", float(dead)),
                    *histogram_from_counts(f"{prefix}/histogram", counts, edges).value]
     return values
-
-
-def activation_probe(model, x):
-    """`(layers, probe)`: the model's ReLU-family layers and a `keras.Model` from its inputs to their outputs.
-
-    Functional and Sequential models have the layers' symbolic outputs; a
-    subclassed model's `call` is run once on symbolic inputs shaped like `x`
-    to get them. Layers whose output cannot be told apart (a layer called
-    twice) are left out, and so are layers of nested models.
-    """
-    candidates = [layer for layer in model.layers if is_relu_layer(layer)]
-    if not candidates:
-        return [], None
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if not inputs:
-        inputs = keras.tree.map_structure(lambda a: keras.Input(shape=np.shape(a)[1:], dtype=str(np.asarray(a).dtype)), x)
-        try:
-            model.call(inputs)
-        except Exception as e:  # a call that cannot run symbolically: no activation panel, said once
-            warnings.warn(f"polykeras.TensorBoard: no activations for {model.name}: its call() does not run on "
-                          f"symbolic inputs ({type(e).__name__}: {e})", stacklevel=2)
-            return [], None
-    layers, outputs = [], []
-    for layer in candidates:
-        try:
-            outputs.append(layer.output)
-        except (AttributeError, ValueError):
-            continue
-        layers.append(layer)
-    if not layers:
-        return [], None
-    return layers, keras.Model(inputs, outputs, name=f"{model.name}_activations")
 
 
 def image_shape(model, x):
@@ -472,17 +353,17 @@ class FirstLayer(Panel):
 
     name = "first_layer"
 
-    def start(self, callback, initial_epoch):
-        x = callback.batch[0] if callback.batch is not None else None
-        shape = image_shape(callback.model, x)
-        self._layer = first_layer_kernel(callback.model, shape) if shape else None
+    def start(self, watched, initial_epoch):
+        x = watched.batch[0] if watched.batch is not None else None
+        shape = image_shape(watched.model, x)
+        self._layer = first_layer_kernel(watched.model, shape) if shape else None
         if self._layer is None:
             return False
         self._shape = shape
-        path = os.path.join(callback.log_dir, INITIAL_KERNEL_FILE)
+        path = os.path.join(watched.log_dir, INITIAL_KERNEL_FILE)
         if initial_epoch == 0:
             self._initial = read(self._layer.kernel)
-            os.makedirs(callback.log_dir, exist_ok=True)
+            os.makedirs(watched.log_dir, exist_ok=True)
             np.save(path, self._initial)
         else:
             self._initial = np.load(path) if os.path.exists(path) else None
