@@ -45,7 +45,7 @@ import numpy as np
 from polykeras import keras_compat
 from polykeras.atomic import atomic_file, remove_stale
 from polykeras.checks import check_number
-from polykeras.errors import RunError
+from polykeras.errors import InvalidArgumentError, RunError
 
 BACKUP_FILE = "backup.npz"
 PREVIOUS_FILE = "backup.previous.npz"  # with `double_checkpoint`
@@ -70,7 +70,7 @@ class Backup(keras.callbacks.Callback):
         backup_dir: The folder of the backup (created if missing).
         save_freq: `"epoch"`: backups are taken at epochs' ends (as often as
             `budget` allows). A number of batches, which `BackupAndRestore`
-            also takes, is refused with a `ValueError`.
+            also takes, is refused with `InvalidArgumentError` (a `ValueError`).
         double_checkpoint: Whether the previous backup is kept too, and
             restored when the last one cannot be read (a damaged disk: a
             killed write never damages it).
@@ -90,13 +90,14 @@ class Backup(keras.callbacks.Callback):
                  budget=0.02, clock=time.perf_counter):
         super().__init__()
         if not backup_dir:
-            raise ValueError(f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}")
+            raise InvalidArgumentError(f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}", "backup_dir")
         if save_freq != "epoch":
-            raise ValueError(f"save_freq must be 'epoch': Backup backs up at epochs' ends, within its time budget. "
-                             f"Received: save_freq={save_freq!r}")
+            raise InvalidArgumentError(f"save_freq must be 'epoch': Backup backs up at epochs' ends, within its time "
+                                       f"budget. Received: save_freq={save_freq!r}", "save_freq")
         check_number(budget, "budget", at_least=0, below=1)
         if not callable(clock):
-            raise ValueError(f"clock must be a function that returns the time. Received: clock={clock!r}")
+            raise InvalidArgumentError(f"clock must be a function that returns the time. Received: clock={clock!r}",
+                                       "clock")
         self.backup_dir = backup_dir
         self.budget = float(budget)
         self.double_checkpoint = bool(double_checkpoint)

@@ -153,6 +153,7 @@ MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MNIST_SOURCES = ("auto", "keras", "sample")
 # Shipped in the wheel beside its provenance and licence (resources/MNIST_SAMPLE.md).
 SAMPLE_FILE = "mnist_sample.npz"
+SAMPLE_ORDER_SEED = 0
 
 
 def check_mnist_arrays(arrays, origin):
@@ -210,11 +211,16 @@ def load_mnist_npz(path):
 def load_mnist_sample():
     """The 5,000 real digits shipped in the package, split 4,000/1,000; see `check_mnist_arrays`.
 
-    Found with `importlib.resources`, so it loads from an installed wheel
-    (even a zipped one) as from a source checkout.
+    The file holds each part sorted by label; both come back in one seeded
+    random order, the same every time, so that a slice of them (the last
+    fifth as validation, say) holds every digit. Found with
+    `importlib.resources`, so it loads from an installed wheel (even a
+    zipped one) as from a source checkout.
     """
     with resources.as_file(resources.files("polykeras.resources") / SAMPLE_FILE) as path:
-        return load_mnist_npz(str(path))
+        parts = load_mnist_npz(str(path))
+    rng = np.random.default_rng(SAMPLE_ORDER_SEED)
+    return tuple((x[order], y[order]) for x, y in parts for order in [rng.permutation(len(x))])
 
 
 def load_mnist(source="auto"):
@@ -248,14 +254,15 @@ def load_mnist(source="auto"):
         except Exception as e:  # Keras raises plain Exception when the download fails.
             if source == "keras":
                 raise RunError(f"cannot load MNIST through Keras: {e}") from None
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]  # whole: its end says why
             logging.getLogger(__name__).warning("full MNIST unavailable (%s); using the bundled 5,000-digit sample",
                                                 reason)
             return (*load_mnist_sample(), "sample")
         return (*check_mnist_arrays(arrays, "keras.datasets.mnist"), "keras")
     if source.endswith(".npz") or os.path.sep in source:
         return (*load_mnist_npz(source), source)
-    raise InvalidArgumentError(f"--data must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. Received: {source!r}")
+    raise InvalidArgumentError(f"source must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. "
+                               f"Received: source={source!r}", "source")
 
 
 def read_digit(path):
@@ -304,12 +311,15 @@ def save_arrays(path, x, y, validation_data=None):
 
 
 def load_arrays(path):
-    """`(x, y, validation_data)` from an `.npz` written by `save_arrays` (or by hand with those keys).
+    """`(x, y, validation_data)` from an `.npz` written by `save_arrays`, or by hand with its keys or Keras's.
 
-    `validation_data` is None when the file has no `x_val` and `y_val`.
+    Keys: `x` (or `x_0`, `x_1`, ... for several inputs) and `y`, or Keras's
+    `x_train` and `y_train` (as `keras.datasets` and `train-mnist --data`
+    name them; a test part, `x_test` and `y_test`, is left out); `x_val`
+    and `y_val` for `validation_data`, which is None without them.
 
     Raises:
-        InvalidArgumentError: when the file is not a readable `.npz` holding x (or x_0, ...) and y.
+        InvalidArgumentError: when the file is not a readable `.npz` holding x (or x_0, ..., or x_train) and y.
     """
     try:
         with np.load(path) as stored:
@@ -326,8 +336,11 @@ def load_arrays(path):
         return [arrays[k] for _, k in numbered] or None
 
     x, y = take("x"), take("y")
+    if x is None and y is None:  # Keras's keys
+        x, y = take("x_train"), take("y_train")
     if x is None or y is None:
-        raise InvalidArgumentError(f"data must hold arrays x (or x_0, x_1, ...) and y. Received: data={path!r} with "
-                                   f"{', '.join(sorted(arrays)) or 'no arrays'}", "data")
+        raise InvalidArgumentError(f"data must hold arrays x (or x_0, x_1, ..., or Keras's x_train) and y (or "
+                                   f"y_train). Received: data={path!r} with {', '.join(sorted(arrays)) or 'no arrays'}",
+                                   "data")
     x_val, y_val = take("x_val"), take("y_val")
     return x, y, None if x_val is None or y_val is None else (x_val, y_val)

@@ -3,6 +3,10 @@
 - `InvalidArgumentError` (a `ValueError`): the input is wrong, and nothing has
   been trained or written yet. The command line prints its message as
   `error: ...` and exits with code 2.
+
+Messages speak Python, naming the library's parameters (`learning_rate`,
+`runs_dir`); each error names the one it is about in `parameter`, and the
+command line says its own flags instead (`--learning-rate`, `--log-dir`).
 - `RunError` (a `RuntimeError`) and its subclasses: the input was fine but the
   run failed (training diverged or collapsed, the same run is already going,
   a search process died). The command line prints `error: ...` and exits 1.
@@ -34,7 +38,14 @@ class InvalidArgumentError(ValueError):
 
 
 class RunError(RuntimeError):
-    """A run that started with good input and failed."""
+    """A run that started with good input and failed.
+
+    Attributes:
+        parameter: The parameter its advice names (such as `"learning_rate"`),
+            so that the command line can name its own flag instead; or None.
+    """
+
+    parameter = None
 
 
 class LossBecameNaN(RunError):
@@ -45,8 +56,10 @@ class LossBecameNaN(RunError):
         model: The model, restored to the last finite epoch.
     """
 
+    parameter = "learning_rate"
+
     def __init__(self, epoch, model):
-        super().__init__(f"loss became NaN at epoch {epoch}; try a smaller --learning-rate")
+        super().__init__(f"loss became NaN at epoch {epoch}; try a smaller learning_rate")
         self.epoch = epoch
         self.model = model
 
@@ -58,8 +71,10 @@ class TrainingCollapsed(RunError):
         model: The trained (collapsed) model.
     """
 
+    parameter = "learning_rate"
+
     def __init__(self, model):
-        super().__init__("training collapsed: every hidden unit is dead (zero gradient); try a smaller --learning-rate")
+        super().__init__("training collapsed: every hidden unit is dead (zero gradient); try a smaller learning_rate")
         self.model = model
 
 

@@ -57,9 +57,11 @@ def _makedirs(path, root, exist_ok=False):
     try:
         os.makedirs(path, exist_ok=exist_ok)
     except (FileExistsError, NotADirectoryError):
-        raise InvalidArgumentError(f"--log-dir is blocked by a file. Received: {root}") from None
+        raise InvalidArgumentError(f"runs_dir is blocked by a file. Received: runs_dir={os.fspath(root)!r}",
+                                   "runs_dir") from None
     except OSError as e:
-        raise InvalidArgumentError(f"--log-dir cannot be written ({e.strerror}). Received: {root}") from None
+        raise InvalidArgumentError(f"runs_dir cannot be written ({e.strerror}). Received: runs_dir={os.fspath(root)!r}",
+                                   "runs_dir") from None
 
 
 @dataclasses.dataclass

@@ -132,7 +132,7 @@ def test_missing_corrupt_and_unknown_sources(tmp_path):
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError, match="is not a readable .npz file"):
         load_mnist(str(corrupt))
-    with pytest.raises(ValueError, match="Received: 'mnist'"):
+    with pytest.raises(ValueError, match="Received: source='mnist'"):
         load_mnist("mnist")
 
 
@@ -169,3 +169,14 @@ def test_arrays_round_trip_with_several_inputs_and_validation(tmp_path):
     assert load_arrays(tmp_path / "one.npz")[2] is None
     with pytest.raises(ValueError, match="x as a dict"):
         save_arrays(tmp_path / "dict.npz", {"a": x[0]}, y)
+
+
+def test_the_sample_comes_in_one_seeded_random_order_so_any_slice_holds_every_digit():
+    """The shipped file is sorted by label; a search's `validation_split` (its last fifth) must still see all ten."""
+    (x, y), (x_test, y_test), _ = load_mnist("sample")
+    (x2, y2), _, _ = load_mnist("sample")
+    np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(x, x2)
+    for part in (y[:200], y[-len(y) // 5:], y_test[:200]):
+        assert sorted(set(part.tolist())) == list(range(10))
+    assert (np.diff(y) != 0).mean() > 0.5  # not in runs of one label

@@ -80,7 +80,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_weights(sample):
                 bias.assign(np.full(bias.shape, np.nan, np.float32))
 
     fault, losses = NaNBias(), _Losses()
-    with pytest.raises(LossBecameNaN, match="^loss became NaN at epoch 2; try a smaller --learning-rate$") as caught:
+    with pytest.raises(LossBecameNaN, match="^loss became NaN at epoch 2; try a smaller learning_rate$") as caught:
         train_mnist(sample, epochs=3, hidden=(16,), augment=False, callbacks=[fault, losses])
     assert math.isfinite(losses.losses[0]) and math.isnan(losses.losses[1])  # the fault fired, then training stopped
     assert caught.value.epoch == 2 and isinstance(caught.value, RunError)
@@ -143,7 +143,7 @@ def test_batch_callbacks_see_one_call_per_execution(sample, steps):
 def test_dead_relus_stop_the_run_as_collapsed(sample):
     losses = _Losses()
     with pytest.raises(TrainingCollapsed, match=r"^training collapsed: every hidden unit is dead \(zero gradient\); "
-                                                 "try a smaller --learning-rate$") as caught:
+                                                 "try a smaller learning_rate$") as caught:
         train_mnist(sample, epochs=3, hidden=(16, 16), augment=False, learning_rate=1e6, callbacks=[losses])
     assert all(math.isfinite(loss) for loss in losses.losses)  # no NaN: the NaN guard alone would have passed it
     report = symmetry_report(caught.value.model, *sample[0])
@@ -153,6 +153,12 @@ def test_dead_relus_stop_the_run_as_collapsed(sample):
 
 @pytest.mark.slow
 def test_default_recipe_reaches_the_accuracy_target(sample):
-    """On each backend: about 30 s of training on 2 cores."""
+    """On TensorFlow and JAX: about 30 s of training on 2 cores.
+
+    On PyTorch the same 90 epochs cost 123 CPU seconds, the most of any test: what the recipe reaches there is
+    measured by benchmarks/backends.py (section 3), and train_mnist's training on PyTorch by the tests above.
+    """
+    if BACKEND == "torch":
+        pytest.skip("the recipe's accuracy on PyTorch: benchmarks/backends.py")
     result = train_mnist(sample)
     assert result.test_accuracy >= 0.98
