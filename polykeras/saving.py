@@ -64,7 +64,9 @@ def optimizer_config(optimizer):
 
 
 def load_model(path):
-    """Loads a `.keras` model with `safe_mode=True` (polykeras's layers are registered on import).
+    """Loads a `.keras` model (a path, `str` or `os.PathLike`) with `safe_mode=True`.
+
+    polykeras's layers are registered when it is imported.
 
     A model saved on another backend runs as this backend runs its own
     (`backend.adopt`: on PyTorch, not through `torch.compile`).
@@ -74,6 +76,7 @@ def load_model(path):
             `.keras` archive, or one that cannot be loaded in safe mode (a
             `Lambda` layer, say), with the first line of Keras's reason.
     """
+    path = os.fspath(path)
     if not os.path.isfile(path):
         raise InvalidArgumentError(f"model file not found. Received: {path}")
     if not path.endswith(".keras") or not zipfile.is_zipfile(path):

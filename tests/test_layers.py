@@ -142,6 +142,7 @@ def test_config_round_trip():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(clone.basis_coefficients.value), np.ones(5))
 
 
+@pytest.mark.any_backend("torch")  # the layer's config; models crossing backends: test_backend.py
 def test_save_and_load_in_a_fresh_process(tmp_path):
     from polykeras.polynomial import fit_polynomial
 

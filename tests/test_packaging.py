@@ -100,9 +100,8 @@ def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout
 
-    out = polykeras("fit-poly", "--json", "f.json")
-    assert out.splitlines()[0] == "backend: jax" and json.loads((work / "f.json").read_text())["relative_coefficient_gap"] < 1e-3
-    polykeras("train-mnist", "--data", "sample", "--epochs", "1", "--save", "m.keras", "--json", "t.json")
+    out = polykeras("train-mnist", "--data", "sample", "--epochs", "1", "--save", "m.keras", "--json", "t.json")
+    assert out.splitlines()[0] == "backend: jax"
     trained = json.loads((work / "t.json").read_text())
 
     # A fresh process loads the model with safe_mode=True, from the installed package, not the source tree.

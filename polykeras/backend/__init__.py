@@ -27,6 +27,8 @@ Keras 3 runs the same model on TensorFlow, JAX and PyTorch; polykeras's layers u
   Keras takes on the backend, for `steps` wanted (one on PyTorch).
 - `adopt(model)`: a model loaded from a file saved on any backend, set to
   run as this backend runs its own (no `torch.compile` on PyTorch).
+- `random_state()`, `set_random_state(state)`: the random state Keras draws
+  from outside its variables (PyTorch's global generator), kept and put back.
 - `read_variable(variable)`: a NumPy copy of a variable's value, the fastest
   way the backend has (the TensorBoard callback reads a few every epoch).
 
@@ -62,6 +64,8 @@ gradient_by_variable = _module.gradient_by_variable
 gradient_function = _module.gradient_function
 jit = _module.jit
 polynomial_train_step = _module.polynomial_train_step
+random_state = _module.random_state
 read_variable = _module.read_variable
 set_random_seed = _module.set_random_seed
+set_random_state = _module.set_random_state
 steps_per_execution = _module.steps_per_execution

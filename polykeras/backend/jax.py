@@ -166,6 +166,16 @@ def adopt(model):
     return model
 
 
+def random_state():
+    """The random state Keras draws from outside its variables: none on JAX (seed generators are variables)."""
+    return None
+
+
+def set_random_state(state):
+    """Puts back what `random_state` returned."""
+    return None
+
+
 def read_variable(variable):
     """A NumPy copy of a Keras variable's current value."""
     return np.array(variable.value)

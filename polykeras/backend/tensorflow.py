@@ -135,6 +135,16 @@ def adopt(model):
     return model
 
 
+def random_state():
+    """The random state Keras draws from outside its variables: none on TensorFlow (seed generators are variables)."""
+    return None
+
+
+def set_random_state(state):
+    """Puts back what `random_state` returned."""
+    return None
+
+
 def read_variable(variable):
     """A NumPy copy of a Keras variable's current value: one `ReadVariableOp` (`.numpy()` adds an `Identity`)."""
     value = variable.value

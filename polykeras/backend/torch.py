@@ -145,6 +145,24 @@ def adopt(model):
     return model
 
 
+def random_state():
+    """The random state Keras draws from outside its variables: torch's global generators.
+
+    Keras's dropout without a seed of its own draws from them on PyTorch
+    (`torch.nn.functional.dropout`), where the other backends advance a
+    seed-generator variable.
+    """
+    return torch.random.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+
+def set_random_state(state):
+    """Puts back what `random_state` returned."""
+    cpu, cuda = state
+    torch.random.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
 def read_variable(variable):
     """A NumPy copy of a Keras variable's current value (`.numpy()` alone would share the parameter's memory)."""
     return variable.value.detach().cpu().numpy().copy()
