@@ -87,6 +87,9 @@ def test_a_state_file_write_that_fails_leaves_the_previous_files_byte_for_byte(t
     monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(OSError, match="No space left"):
         tuner.oracle.update_trial(first.trial_id, {"val_loss": 0.5})  # saves the trial and the oracle
+    tuner.oracle.ongoing_trials.clear()  # a change of state, so that a file written in place would differ
+    with pytest.raises(OSError, match="No space left"):
+        tuner.oracle.save()
     with pytest.raises(OSError, match="No space left"):
         tuner.save()  # the oracle's state, then the tuner's
     monkeypatch.undo()
