@@ -129,6 +129,9 @@ def cmd_tensorboard(args):
     """Runs the real TensorBoard on 127.0.0.1 until interrupted."""
     from polykeras.dashboard import serve
 
+    if args.folder and args.logdir and args.folder != args.logdir:
+        raise UsageError(f"give the folder once, as LOGDIR or --logdir. Received: {args.folder} and --logdir {args.logdir}")
+    args.logdir = args.folder or args.logdir or "logs"
     _, url = serve(args.logdir, args.port, args.reload_interval)
     print(f"TensorBoard {url}  (logs: {os.path.abspath(args.logdir)}; Ctrl-C to stop)", flush=True)
     try:
@@ -190,7 +193,9 @@ def build_parser():
     find.set_defaults(func=tune.cmd_lr_find)
 
     board = sub.add_parser("tensorboard", help="serve the logs with TensorBoard on 127.0.0.1")
-    board.add_argument("--logdir", default="logs", help="folder of runs (default: logs)")
+    board.add_argument("folder", nargs="?", default=None, metavar="LOGDIR",
+                       help="folder of runs, as `tensorboard --logdir` takes it (default: logs)")
+    board.add_argument("--logdir", default=None, help="the same, as a flag")
     board.add_argument("--port", type=int, default=6006, help="port, 0 for any free one (default: 6006)")
     board.add_argument("--reload-interval", type=float, default=5.0, help="seconds between rescans (default: 5)")
     board.set_defaults(func=cmd_tensorboard)

@@ -2,7 +2,7 @@
 """Watch a small convnet learn MNIST digits in TensorBoard: kernels, update ratios, dead units.
 
     python scripts/watch_a_convnet.py
-    polykeras tensorboard logs/scripts/watch_a_convnet
+    polykeras tensorboard --logdir logs/scripts/watch_a_convnet
 
 The model is keras-io's "Simple MNIST convnet" (two Conv2D, MaxPooling2D,
 Dense), trained on the 5,000-digit sample shipped in the package. The one
@@ -54,4 +54,4 @@ model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_dat
 # Evaluate on the sample's 1,000 held-out digits.
 loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
 print(f"test accuracy: {accuracy:.4f}")
-print(f"logs: {LOG_DIR}  (polykeras tensorboard {LOG_DIR})")
+print(f"logs: {LOG_DIR}  (polykeras tensorboard --logdir {LOG_DIR})")

@@ -432,7 +432,7 @@ def _get(base, path, raw=False):
 
 
 def _start_tensorboard(logdir):
-    server = popen("tensorboard", "--logdir", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir)
+    server = popen("tensorboard", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir)  # as tensorboard's LOGDIR
     deadline = time.monotonic() + 60
     line = ""
     while time.monotonic() < deadline and server.poll() is None:
@@ -498,6 +498,10 @@ def test_tensorboard_serves_the_runs(cli, tmp_path):
 def test_tensorboard_bad_input(cli, tmp_path):
     code, _, err = cli("tensorboard", "--logdir", "missing")
     assert code == 2 and err == "error: --logdir is not a folder. Received: missing\n"
+    code, _, err = cli("tensorboard", "missing")  # the folder given as tensorboard's own LOGDIR
+    assert code == 2 and err == "error: --logdir is not a folder. Received: missing\n"
+    code, _, err = cli("tensorboard", "a", "--logdir", "b")
+    assert code == 2 and err == "error: give the folder once, as LOGDIR or --logdir. Received: a and --logdir b\n"
     code, _, err = cli("tensorboard", "--logdir", ".", "--port", "70000")
     assert code == 2 and err == "error: --port must be an integer from 0 to 65535. Received: 70000\n"
 
