@@ -29,6 +29,10 @@ Keras 3 runs the same model on TensorFlow, JAX and PyTorch; polykeras's layers u
   run as this backend runs its own (no `torch.compile` on PyTorch).
 - `random_state()`, `set_random_state(state)`: the random state Keras draws
   from outside its variables (PyTorch's global generator), kept and put back.
+- `PROBE_THREAD`: where the TensorBoard callback computes its fixed batch,
+  `"writer"` (its writer thread, beside training) or `"training"` (at the
+  log point, on the training thread: PyTorch, whose eager ops would start a
+  second pool of math threads).
 - `read_variable(variable)`: a NumPy copy of a variable's value, the fastest
   way the backend has (the TensorBoard callback reads a few every epoch).
 
@@ -64,6 +68,7 @@ gradient_by_variable = _module.gradient_by_variable
 gradient_function = _module.gradient_function
 jit = _module.jit
 polynomial_train_step = _module.polynomial_train_step
+PROBE_THREAD = _module.PROBE_THREAD
 random_state = _module.random_state
 read_variable = _module.read_variable
 set_random_seed = _module.set_random_seed

@@ -14,6 +14,9 @@ from polykeras.backend.common import loss_tracker, shuffled_batches
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
+# Where the TensorBoard callback computes the fixed batch (`batch_function`): on its writer thread, beside training.
+PROBE_THREAD = "writer"
+
 def polynomial_train_step(model, state, data):
     """`model.steps_per_batch` descent steps on one batch, inside one jitted call.
 

@@ -7,6 +7,9 @@ import tensorflow as tf
 from polykeras.backend.common import loss_tracker
 
 
+# Where the TensorBoard callback computes the fixed batch (`batch_function`): on its writer thread, beside training.
+PROBE_THREAD = "writer"
+
 def polynomial_train_step(model, data):
     """`model.steps_per_batch` descent steps on one batch, inside one graph call.
 

@@ -161,6 +161,8 @@ class Snapshot:
         batch is computed there, once per log point (see `BatchProbe`).
         """
         values, probe = self.values(), self._probe
+        if backend.PROBE_THREAD == "training" and self._batch is None:
+            self._batch = probe(values)
 
         def computed():
             if self._batch is None:
