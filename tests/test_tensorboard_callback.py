@@ -267,7 +267,7 @@ def test_after_a_fit_that_raised_wait_writes_the_epochs_before(tmp_path, monkeyp
     callback = TensorBoard(tmp_path / "first", panels=(), write_graph=False)
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[callback, Interrupt()])
-    assert callback._summaries.started() == (writing == "during training")  # the case this test is about
+    assert callback._summaries.started == (writing == "during training")  # the case this test is about
     waiting = threading.Thread(target=callback.wait, daemon=True)
     waiting.start()
     waiting.join(timeout=60)
