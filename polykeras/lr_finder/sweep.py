@@ -5,9 +5,9 @@ batch at a time: before each step it sets the step's rate, and after it reads
 that step's loss (Keras resets the metrics for each such call, so the loss is
 the batch's own, not a running mean). While it sweeps:
 
-- a model compiled with `steps_per_execution` > 1 runs one step per call
-  (otherwise each rate would last several steps, and Keras would report the
-  mean of each group);
+- a model compiled with `steps_per_execution` > 1 is set to 1: each rate is
+  one `train_on_batch` call, one batch, and Keras's PyTorch trainer refuses
+  to build a training function with more than one step per call;
 - an optimizer with a learning-rate schedule follows the sweep's rates
   instead (a schedule of the sweep's own, swapped in through the public
   `learning_rate` setter); the schedule is back afterwards;
