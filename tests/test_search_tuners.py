@@ -54,13 +54,13 @@ def test_the_search_space_file_is_never_read_half_written(tmp_path):
     import threading
 
     hypermodel = PolynomialTask(*PolynomialTask.split(*synthetic_polynomial([1, 2, 3])))
-    tuners.save_search_space(hypermodel, str(tmp_path))
+    tuners.save_search_space(hypermodel, str(tmp_path), "random")
     stop, failures, reads = threading.Event(), [], [0]
 
     def read():
         while not stop.is_set():
             try:
-                tuners.check_search_space(hypermodel, str(tmp_path), overwrite=False)
+                tuners.check_search_space(hypermodel, str(tmp_path), False, "random")
             except Exception as e:  # a half-written file: JSONDecodeError
                 failures.append(e)
             reads[0] += 1
@@ -69,7 +69,7 @@ def test_the_search_space_file_is_never_read_half_written(tmp_path):
     reader.start()
     try:
         for _ in range(3000):
-            tuners.save_search_space(hypermodel, str(tmp_path))
+            tuners.save_search_space(hypermodel, str(tmp_path), "random")
     finally:
         stop.set()
         reader.join()
@@ -88,5 +88,3 @@ def test_a_project_searched_by_one_tuner_is_refused_to_another(tmp_path):
     with pytest.raises(InvalidArgumentError, match=r"searched over another space \(changed: tuner\)"):
         tuners.check_search_space(task, str(tmp_path), False, "random")
     tuners.check_search_space(task, str(tmp_path), True, "random")  # overwrite starts it again
-    tuners.save_search_space(task, str(tmp_path))  # a project saved before the tuner was recorded
-    tuners.check_search_space(task, str(tmp_path), False, "random")

@@ -165,23 +165,19 @@ def planned_trials(spec, task):
     return spec.max_trials
 
 
-def searched_space(task, tuner=None):
-    """What a project is searched over: the task's space (`Task.space`) and, when given, the tuner."""
-    return {**task.space(), **({"tuner": tuner} if tuner else {})}
+def searched_space(task, tuner):
+    """What a project is searched over: the task's space (`Task.space`) and the tuner."""
+    return {**task.space(), "tuner": tuner}
 
 
-def check_search_space(task, project_dir, overwrite, tuner=None):
-    """Raises `InvalidArgumentError` when an existing project was searched over another space, or by another tuner.
-
-    A project saved without its tuner (before polykeras recorded it) is
-    compared on its space alone.
-    """
+def check_search_space(task, project_dir, overwrite, tuner):
+    """Raises `InvalidArgumentError` when an existing project was searched over another space, or by another tuner."""
     path = os.path.join(project_dir, SPACE_FILE)
     if overwrite or not os.path.exists(path):
         return
     with open(path, encoding="utf-8") as f:
         saved = json.load(f)
-    space = searched_space(task, tuner if "tuner" in saved else None)
+    space = searched_space(task, tuner)
     if saved != space:
         changed = sorted(k for k in {*saved, *space} if saved.get(k) != space.get(k))
         raise InvalidArgumentError(
@@ -189,7 +185,7 @@ def check_search_space(task, project_dir, overwrite, tuner=None):
             "start it again with overwrite=True, or search another project with project_name=NAME", "overwrite")
 
 
-def save_search_space(task, project_dir, tuner=None):
+def save_search_space(task, project_dir, tuner):
     """Writes the space beside KerasTuner's state, atomically: other processes of the search may be reading it."""
     os.makedirs(project_dir, exist_ok=True)
     write_text(os.path.join(project_dir, SPACE_FILE), json.dumps(searched_space(task, tuner), indent=2))
