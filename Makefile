@@ -20,7 +20,7 @@ TOOLS     := $(shell grep -oE '^(uv|setuptools)==[^ ]+' $(BOOTSTRAP))
 # uv would download the CUDA build from PyPI (about 3 GB). Elsewhere pip takes PyPI's build of the same version.
 TORCH_CONSTRAINTS := $(VENV)/torch-constraints.txt
 
-.PHONY: demo test bench dist lock test-latest test-lowest clean pass-tensorflow pass-jax pass-torch pass-jax-only
+.PHONY: demo test lint bench dist lock mutate test-latest test-lowest clean pass-tensorflow pass-jax pass-torch pass-jax-only
 
 demo: $(STAMP)
 	$(BIN)/polykeras demo
@@ -29,23 +29,35 @@ demo: $(STAMP)
 # at a time on the two cores, each printing its log when it ends. Tests marked `tensorflow` run in the
 # TensorFlow pass only, and `any_backend` ones in the pass they name. The longest pass, PyTorch's, starts first,
 # beside TensorFlow's; JAX's follows TensorFlow's, and the short JAX-only pass follows PyTorch's.
-test: $(STAMP) $(JAX_STAMP)
-	@start=$$(date +%s); $(MAKE) --no-print-directory -k -j2 --output-sync=target \
+test: lint $(JAX_STAMP)
+	@rm -f $(PASS_TIMES); start=$$(date +%s); $(MAKE) --no-print-directory -k -j2 --output-sync=target \
 		pass-torch pass-tensorflow pass-jax pass-jax-only; \
-	code=$$?; echo "make test: $$(( $$(date +%s) - start )) s for the four passes, exit $$code"; exit $$code
+	code=$$?; echo "make test: $$(( $$(date +%s) - start )) s for the four passes, exit $$code"; \
+	cat $(PASS_TIMES) 2>/dev/null; exit $$code
+
+# ruff, the linter and formatter (its rules and line length in pyproject.toml): a violation fails `make test` first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # One thread of math each, as two passes share the two cores: PyTorch's own threads, spinning while they wait,
 # took 40 % more CPU for the same tests (the default recipe's: 201 -> 127 CPU seconds).
 ONE_THREAD := OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 
+# Each pass says how long it took, in make test's summary (PASS_TIMES).
+PASS_TIMES := .pass-times
 pass-tensorflow pass-jax pass-torch: pass-%: $(STAMP)
 	@echo "== the $* pass (all three backends installed)"
-	@$(ONE_THREAD) KERAS_BACKEND=$* POLYKERAS_TEST_PASS=$* $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@start=$$(date +%s); $(ONE_THREAD) KERAS_BACKEND=$* POLYKERAS_TEST_PASS=$* $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	code=$$?; echo "  the $* pass: $$(( $$(date +%s) - start )) s, exit $$code" >> $(PASS_TIMES); exit $$code
 
+# Where JAX alone is installed, as a user's `pip install ".[jax]"` leaves it, with no backend named: the tests of
+# such an install, the README's Quickstart among them.
 pass-jax-only: $(JAX_STAMP)
-	@echo "== the JAX-only pass (polykeras[jax] alone: no TensorFlow, no PyTorch)"
-	@$(ONE_THREAD) KERAS_BACKEND=jax POLYKERAS_TEST_PASS=jax-only $(JAX_VENV)/bin/python -m pytest -m without_tensorflow \
-		$(PYTEST_ARGS) tests
+	@echo "== the JAX-only pass (polykeras[jax] alone: no TensorFlow, no PyTorch, no backend named)"
+	@start=$$(date +%s); env -u KERAS_BACKEND $(ONE_THREAD) POLYKERAS_TEST_PASS=jax-only $(JAX_VENV)/bin/python -m pytest \
+		-m "without_tensorflow or quickstart" $(PYTEST_ARGS) tests; \
+	code=$$?; echo "  the JAX-only pass: $$(( $$(date +%s) - start )) s, exit $$code" >> $(PASS_TIMES); exit $$code
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
@@ -89,5 +101,15 @@ test-latest test-lowest: test-%: | $(UV)
 	@for b in tensorflow jax torch; do \
 		KERAS_BACKEND=$$b POLYKERAS_TEST_PASS=$$b .venv-$*/bin/python -m pytest $(PYTEST_ARGS) || exit 1; done
 
+# Mutation testing (mutmut) of the modules whose logic needs no training, each against its own tests; outside
+# `make test`. Prints the share of mutants each module's tests kill.
+MUTATE_TOOLS := $(VENV)/.mutmut-installed
+$(MUTATE_TOOLS): pyproject.toml uv.lock | $(STAMP)
+	$(UV) sync --locked --inexact --extra tensorflow --extra jax --extra test --group mutate
+	touch $@
+
+mutate: $(MUTATE_TOOLS)
+	KERAS_BACKEND=jax $(BIN)/python benchmarks/mutation_score.py $(MUTATE_ARGS)
+
 clean:
-	rm -rf $(VENV) $(JAX_VENV) .venv-latest .venv-lowest build dist *.egg-info
+	rm -rf $(VENV) $(JAX_VENV) .venv-latest .venv-lowest build dist *.egg-info mutants $(PASS_TIMES)
