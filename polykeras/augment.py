@@ -58,8 +58,7 @@ class RandomAffine(keras.layers.Layer):
         The same as the input.
     """
 
-    def __init__(self, rotation=0.03, zoom=0.08, translation=0.08, elastic=0.0, elastic_grid=4, seed=None,
-                 **kwargs):
+    def __init__(self, rotation=0.03, zoom=0.08, translation=0.08, elastic=0.0, elastic_grid=4, seed=None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("rotation", rotation), ("zoom", zoom), ("translation", translation)):
             check_number(value, name, at_least=0, below=0.5)
@@ -81,16 +80,22 @@ class RandomAffine(keras.layers.Layer):
         batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
 
         def uniform(limit):
-            return keras.random.uniform((batch, 1, 1), -limit, limit, dtype=self.compute_dtype,
-                                        seed=self.seed_generator)
+            return keras.random.uniform(
+                (batch, 1, 1), -limit, limit, dtype=self.compute_dtype, seed=self.seed_generator
+            )
 
         angle = uniform(2 * math.pi * self.rotation)
         scale = 1.0 / (1.0 + uniform(self.zoom))  # the source step per output pixel
         shift_x, shift_y = uniform(self.translation * width), uniform(self.translation * height)
         field = None
         if self.elastic:
-            coarse = keras.random.uniform((batch, self.elastic_grid, self.elastic_grid, 2), -self.elastic,
-                                          self.elastic, dtype=self.compute_dtype, seed=self.seed_generator)
+            coarse = keras.random.uniform(
+                (batch, self.elastic_grid, self.elastic_grid, 2),
+                -self.elastic,
+                self.elastic,
+                dtype=self.compute_dtype,
+                seed=self.seed_generator,
+            )
             field = elastic_field(coarse, height, width)
         return _fused_distort(images, angle, scale, shift_x, shift_y, field)
 
@@ -98,9 +103,15 @@ class RandomAffine(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom,
-                "translation": self.translation, "elastic": self.elastic, "elastic_grid": self.elastic_grid,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rotation": self.rotation,
+            "zoom": self.zoom,
+            "translation": self.translation,
+            "elastic": self.elastic,
+            "elastic_grid": self.elastic_grid,
+            "seed": self.seed,
+        }
 
 
 def distort(images, angle, scale, shift_x, shift_y, field=None):
@@ -234,7 +245,7 @@ class Deskew(keras.layers.Layer):
 
 def deskew(images):
     """`Deskew`'s computation on `(batch, height, width)` floats."""
-    columns, rows, centre_x, centre_y = _grid(images)
+    columns, rows, centre_x, _centre_y = _grid(images)
     total = ops.sum(images, axis=(1, 2), keepdims=True) + 1e-6
 
     def mean(values):

@@ -49,8 +49,21 @@ def serve(logdir="logs", port=6006, reload_interval=5.0):
     from tensorboard import program
 
     board = program.TensorBoard()
-    board.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
-                          "--reload_interval", str(reload_interval), "--load_fast", "false"])
+    board.configure(
+        argv=[
+            None,
+            "--logdir",
+            logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            str(reload_interval),
+            "--load_fast",
+            "false",
+        ]
+    )
     try:
         url = board.launch()
     except program.TensorBoardPortInUseError:

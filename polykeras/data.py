@@ -117,10 +117,11 @@ def load_csv(path, x_column="x", y_column="y"):
     import polars
 
     try:
-        frame = polars.read_csv(path, columns=[x_column, y_column],
-                                schema_overrides={x_column: polars.Float64, y_column: polars.Float64})
+        frame = polars.read_csv(
+            path, columns=[x_column, y_column], schema_overrides={x_column: polars.Float64, y_column: polars.Float64}
+        )
         x, y = (frame[name].to_numpy() for name in (x_column, y_column))
-    except Exception:  # noqa: BLE001  any problem: the row-by-row reader names it
+    except Exception:
         return _load_csv_rows(path, x_column, y_column)
     if np.isnan(x).any() or np.isnan(y).any():  # empty fields and NaN: say which line
         return _load_csv_rows(path, x_column, y_column)
@@ -250,19 +251,21 @@ def load_mnist(source="auto"):
         import keras
 
         try:
-            arrays = dict(zip(MNIST_KEYS, (a for pair in keras.datasets.mnist.load_data() for a in pair)))
+            arrays = dict(zip(MNIST_KEYS, (a for pair in keras.datasets.mnist.load_data() for a in pair), strict=True))
         except Exception as e:  # Keras raises plain Exception when the download fails.
             if source == "keras":
                 raise RunError(f"cannot load MNIST through Keras: {e}") from None
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]  # whole: its end says why
-            logging.getLogger(__name__).warning("full MNIST unavailable (%s); using the bundled 5,000-digit sample",
-                                                reason)
+            logging.getLogger(__name__).warning(
+                "full MNIST unavailable (%s); using the bundled 5,000-digit sample", reason
+            )
             return (*load_mnist_sample(), "sample")
         return (*check_mnist_arrays(arrays, "keras.datasets.mnist"), "keras")
     if source.endswith(".npz") or os.path.sep in source:
         return (*load_mnist_npz(source), source)
-    raise InvalidArgumentError(f"source must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. "
-                               f"Received: source={source!r}", "source")
+    raise InvalidArgumentError(
+        f"source must be {', '.join(MNIST_SOURCES)} or a path to an .npz file. Received: source={source!r}", "source"
+    )
 
 
 def read_digit(path):
@@ -296,12 +299,16 @@ def save_arrays(path, x, y, validation_data=None):
         InvalidArgumentError: for inputs given as a dict, which this format does not hold.
     """
     arrays = {}
-    parts = [("x", x), ("y", y)] + ([("x_val", validation_data[0]), ("y_val", validation_data[1])]
-                                    if validation_data is not None else [])
+    parts = [("x", x), ("y", y)] + (
+        [("x_val", validation_data[0]), ("y_val", validation_data[1])] if validation_data is not None else []
+    )
     for key, value in parts:
         if isinstance(value, dict):
-            raise InvalidArgumentError(f"{key} as a dict cannot be written to an .npz of arrays; give the inputs as "
-                                       f"a list in the model's order. Received: {key} with keys {sorted(value)}", key)
+            raise InvalidArgumentError(
+                f"{key} as a dict cannot be written to an .npz of arrays; give the inputs as "
+                f"a list in the model's order. Received: {key} with keys {sorted(value)}",
+                key,
+            )
         if isinstance(value, (list, tuple)):
             arrays.update({f"{key}_{i}": np.asarray(v) for i, v in enumerate(value)})
         else:
@@ -325,22 +332,26 @@ def load_arrays(path):
         with np.load(path) as stored:
             arrays = {key: stored[key] for key in stored.files}
     except (OSError, ValueError) as e:
-        raise InvalidArgumentError(f"data must be an .npz file with arrays x and y ({e}). Received: data={path!r}",
-                                   "data") from None
+        raise InvalidArgumentError(
+            f"data must be an .npz file with arrays x and y ({e}). Received: data={path!r}", "data"
+        ) from None
 
     def take(key):
         if key in arrays:
             return arrays[key]
-        numbered = sorted((int(k[len(key) + 1:]), k) for k in arrays
-                          if k.startswith(f"{key}_") and k[len(key) + 1:].isdigit())
+        numbered = sorted(
+            (int(k[len(key) + 1 :]), k) for k in arrays if k.startswith(f"{key}_") and k[len(key) + 1 :].isdigit()
+        )
         return [arrays[k] for _, k in numbered] or None
 
     x, y = take("x"), take("y")
     if x is None and y is None:  # Keras's keys
         x, y = take("x_train"), take("y_train")
     if x is None or y is None:
-        raise InvalidArgumentError(f"data must hold arrays x (or x_0, x_1, ..., or Keras's x_train) and y (or "
-                                   f"y_train). Received: data={path!r} with {', '.join(sorted(arrays)) or 'no arrays'}",
-                                   "data")
+        raise InvalidArgumentError(
+            f"data must hold arrays x (or x_0, x_1, ..., or Keras's x_train) and y (or "
+            f"y_train). Received: data={path!r} with {', '.join(sorted(arrays)) or 'no arrays'}",
+            "data",
+        )
     x_val, y_val = take("x_val"), take("y_val")
     return x, y, None if x_val is None or y_val is None else (x_val, y_val)

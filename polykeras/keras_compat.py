@@ -21,6 +21,10 @@ than a training run.
   schedule itself when there is one (`learning_rate` evaluates it).
 - `resume_at_epoch(model, epoch)`: `fit` starts at `epoch`, as Keras's own
   `BackupAndRestore` makes it, through `model._initial_epoch`.
+- `neutral_config(config)`: a model file's config with the backend-specific
+  classes Keras names by their private modules (`keras.src.backend.torch.
+  optimizers.torch_adam`) named by their public class instead, so that the
+  file loads on every backend without importing the one that wrote it.
 
 Example:
 
@@ -73,3 +77,33 @@ def schedule_or_rate(optimizer):
 def resume_at_epoch(model, epoch):
     """Makes the `fit` being started run from `epoch` (0-based), as `keras.callbacks.BackupAndRestore` does."""
     model._initial_epoch = epoch
+
+
+# Keras writes an object of one of its backend-specific classes under that class's module, which only that backend
+# can import: PyTorch's optimizers (`keras.src.backend.torch.optimizers.torch_adam.Adam`), each a subclass of the
+# public optimizer of the same name (`keras.optimizers.Adam`), which Keras turns into the backend's own on each.
+BACKEND_MODULES = "keras.src.backend."
+
+
+def neutral_config(config):
+    """`config` (a model file's, as JSON) with every backend-specific optimizer named by its public class instead.
+
+    Returns:
+        `(config, changed)`: the config, and whether anything was renamed.
+    """
+    if isinstance(config, list):
+        found = [neutral_config(item) for item in config]
+        return [item for item, _ in found], any(changed for _, changed in found)
+    if not isinstance(config, dict):
+        return config, False
+    module, name = config.get("module"), config.get("class_name")
+    renamed = (
+        isinstance(module, str)
+        and module.startswith(BACKEND_MODULES)
+        and ".optimizers." in module
+        and isinstance(getattr(keras.optimizers, str(name), None), type)
+    )
+    if renamed:
+        config = {**config, "module": "keras.optimizers", "registered_name": None}
+    found = {key: neutral_config(value) for key, value in config.items()}
+    return {key: item for key, (item, _) in found.items()}, renamed or any(changed for _, changed in found.values())

@@ -26,6 +26,9 @@ one fails that test rather than a search.
   `__init__` builds KerasTuner's own and passes it to `Tuner.__init__`.
 - `reconnecting(tuner, wrap)` puts `wrap(tuner.oracle)` in place of a worker's
   oracle client (`Tuner.oracle`, which the tuner calls for every trial).
+- `public_values(values)` and `epochs_of(values, max_epochs)`: a trial's
+  hyperparameters without KerasTuner's own (`tuner/epochs`, `tuner/trial_id`,
+  ...), and the epochs Hyperband gives it, read from those.
 - `ongoing_trials(oracle)` reads which worker runs which trial; and the state
   files KerasTuner writes are read here alone: `saved_ongoing_trials` (in
   `oracle.json`) and `saved_trials` (every `trial_*/trial.json`).
@@ -44,10 +47,23 @@ from polykeras.tensorboard import EventWriter
 
 # What the classes and functions below use, by owner: checked by tests/test_kerastuner_compat.py.
 PRIVATE_NAMES = {
-    keras_tuner.Oracle: ("save", "reload", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "_retry_queue",
-                         "ongoing_trials"),
-    keras_tuner.Tuner: ("save", "_get_tuner_fname", "_is_worker", "_configure_tensorboard_dir",
-                        "_get_tensorboard_dir", "oracle"),
+    keras_tuner.Oracle: (
+        "save",
+        "reload",
+        "_save_trial",
+        "_get_oracle_fname",
+        "_get_trial_dir",
+        "_retry_queue",
+        "ongoing_trials",
+    ),
+    keras_tuner.Tuner: (
+        "save",
+        "_get_tuner_fname",
+        "_is_worker",
+        "_configure_tensorboard_dir",
+        "_get_tensorboard_dir",
+        "oracle",
+    ),
     keras_tuner.Hyperband: ("__init__",),
     keras_tuner.oracles.HyperbandOracle: ("_get_num_brackets", "_get_num_rounds", "_get_size"),
     tuner_utils: ("convert_hyperparams_to_hparams",),
@@ -78,10 +94,14 @@ class RetriesUnfinishedTrials:
 
     def reload(self):
         super().reload()
-        unfinished = [trial_id for trial_id, trial in sorted(self.trials.items())
-                      if trial.status in ("RUNNING", "INVALID") and trial_id not in self._retry_queue]
-        self._retry_queue = [trial_id for trial_id in self._retry_queue
-                             if self.trials[trial_id].status in ("RUNNING", "INVALID")] + unfinished
+        unfinished = [
+            trial_id
+            for trial_id, trial in sorted(self.trials.items())
+            if trial.status in ("RUNNING", "INVALID") and trial_id not in self._retry_queue
+        ]
+        self._retry_queue = [
+            trial_id for trial_id in self._retry_queue if self.trials[trial_id].status in ("RUNNING", "INVALID")
+        ] + unfinished
 
 
 class AtomicTuner:
@@ -112,8 +132,11 @@ class HParamsOnEveryBackend:
 
 def hyperband_trials(oracle):
     """How many trials a `HyperbandOracle` plans in all, its brackets counted round by round."""
-    return sum(oracle._get_size(bracket, round_) for bracket in range(oracle._get_num_brackets())
-               for round_ in range(oracle._get_num_rounds(bracket)))
+    return sum(
+        oracle._get_size(bracket, round_)
+        for bracket in range(oracle._get_num_brackets())
+        for round_ in range(oracle._get_num_rounds(bracket))
+    )
 
 
 class HyperbandOnItsOracle:
@@ -128,7 +151,7 @@ class HyperbandOnItsOracle:
 
 
 def reconnecting(tuner, wrap):
-    """Puts `wrap(tuner.oracle)` in place of the tuner's oracle (a worker's `OracleClient`), which it calls for trials."""
+    """Puts `wrap(tuner.oracle)` in place of the tuner's oracle (a worker's `OracleClient`: it asks for trials)."""
     tuner.oracle = wrap(tuner.oracle)
 
 
@@ -169,3 +192,14 @@ def keep_trial_running(oracle, tuner_id, trial):
     oracle.ongoing_trials[tuner_id] = trial
     while trial.trial_id in oracle._retry_queue:
         oracle._retry_queue.remove(trial.trial_id)
+
+
+def public_values(values):
+    """A trial's hyperparameter values without KerasTuner's own (`tuner/epochs`, `tuner/trial_id`, ...)."""
+    return {name: value for name, value in values.items() if not name.startswith("tuner/")}
+
+
+def epochs_of(values, max_epochs):
+    """`(first, last)`: the epochs a trial trains, `first` excluded (Hyperband's `tuner/initial_epoch` and
+    `tuner/epochs`; 0 and `max_epochs` for the other tuners)."""
+    return values.get("tuner/initial_epoch", 0), values.get("tuner/epochs", max_epochs)

@@ -124,8 +124,7 @@ class Polynomial(keras.layers.Layer):
     def build(self, input_shape):
         if len(input_shape) not in (1, 2) or (len(input_shape) == 2 and input_shape[-1] != 1):
             raise InvalidArgumentError(
-                "Polynomial expects inputs of shape (batch,) or (batch, 1). "
-                f"Received: input_shape={tuple(input_shape)}"
+                f"Polynomial expects inputs of shape (batch,) or (batch, 1). Received: input_shape={tuple(input_shape)}"
             )
         size = self.degree + 1
         self.basis_coefficients = self.add_weight(
@@ -162,7 +161,7 @@ class Polynomial(keras.layers.Layer):
                 nxt = t * columns[k]
             columns.append(nxt)
         scale = basis_scale(self.basis, self.degree)
-        return xp.stack([c * float(s) if s != 1.0 else c for c, s in zip(columns, scale)], axis=-1)
+        return xp.stack([c * float(s) if s != 1.0 else c for c, s in zip(columns, scale, strict=True)], axis=-1)
 
     def _to_window(self, x):
         return (2.0 * x - (self.domain_min + self.domain_max)) / (self.domain_max - self.domain_min)
@@ -266,9 +265,9 @@ class Polynomial(keras.layers.Layer):
         """`[features | y]` for successive chunks of `CHUNK` points."""
         lo, hi = float(self.domain_min), float(self.domain_max)
         for start in range(0, len(x), CHUNK):
-            block = self._features((2.0 * x[start:start + CHUNK] - (lo + hi)) / (hi - lo), np)
+            block = self._features((2.0 * x[start : start + CHUNK] - (lo + hi)) / (hi - lo), np)
             if y is not None:
-                block = np.column_stack([block, np.asarray(y[start:start + CHUNK], dtype=np.float64)])
+                block = np.column_stack([block, np.asarray(y[start : start + CHUNK], dtype=np.float64)])
             yield block
 
     def polynomial(self):
@@ -304,8 +303,12 @@ class Polynomial(keras.layers.Layer):
         lo, hi = float(self.domain_min), float(self.domain_max)
         # t = shift + slope * x maps the domain onto the window, and t**k = sum_i C(k, i) shift**(k-i) slope**i x**i.
         slope, shift = 2.0 / (hi - lo), -(lo + hi) / (hi - lo)
-        substitution = np.array([[math.comb(k, i) * shift ** (k - i) * slope**i if k >= i else 0.0
-                                  for k in range(size)] for i in range(size)])
+        substitution = np.array(
+            [
+                [math.comb(k, i) * shift ** (k - i) * slope**i if k >= i else 0.0 for k in range(size)]
+                for i in range(size)
+            ]
+        )
         return substitution @ _window_power_series(self.basis, self.degree) @ transform
 
     def coefficients(self):
@@ -333,12 +336,13 @@ def _matvec(matrix, vector):
     return ops.einsum("ij,j->i", matrix, vector)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _window_power_series(basis, degree):
     """Column k: the power series in t (window units) of the k-th scaled basis function."""
     scale = basis_scale(basis, degree)
-    columns = [pad_coefficients(_TO_POWER_SERIES[basis](np.eye(degree + 1)[k] * scale[k]), degree)
-               for k in range(degree + 1)]
+    columns = [
+        pad_coefficients(_TO_POWER_SERIES[basis](np.eye(degree + 1)[k] * scale[k]), degree) for k in range(degree + 1)
+    ]
     matrix = np.stack(columns, axis=1)
     matrix.flags.writeable = False
     return matrix
@@ -359,7 +363,7 @@ def check_distinct(x, degree):
     # Distinct values counted chunk by chunk, stopping once there are enough: no sort of all of x.
     seen = np.empty(0)
     for start in range(0, len(x), CHUNK):
-        seen = np.unique(np.concatenate([seen, x[start:start + CHUNK]]))
+        seen = np.unique(np.concatenate([seen, x[start : start + CHUNK]]))
         if len(seen) >= max(2, degree + 1):
             return
     distinct = len(seen)
@@ -368,8 +372,7 @@ def check_distinct(x, degree):
         raise InvalidArgumentError(f"x must not be constant (needs at least 2 distinct values). Received: {shown}")
     if distinct < degree + 1:
         raise InvalidArgumentError(
-            f"a degree-{degree} polynomial needs at least {degree + 1} distinct x values. "
-            f"Received: {distinct}"
+            f"a degree-{degree} polynomial needs at least {degree + 1} distinct x values. Received: {distinct}"
         )
 
 

@@ -53,15 +53,27 @@ def new_run_dir(root, name):
     return run
 
 
+def _missing_folders(path):
+    """The folders from `path` up that do not exist yet, deepest first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
 def _makedirs(path, root, exist_ok=False):
     try:
         os.makedirs(path, exist_ok=exist_ok)
     except (FileExistsError, NotADirectoryError):
-        raise InvalidArgumentError(f"runs_dir is blocked by a file. Received: runs_dir={os.fspath(root)!r}",
-                                   "runs_dir") from None
+        raise InvalidArgumentError(
+            f"runs_dir is blocked by a file. Received: runs_dir={os.fspath(root)!r}", "runs_dir"
+        ) from None
     except OSError as e:
-        raise InvalidArgumentError(f"runs_dir cannot be written ({e.strerror}). Received: runs_dir={os.fspath(root)!r}",
-                                   "runs_dir") from None
+        raise InvalidArgumentError(
+            f"runs_dir cannot be written ({e.strerror}). Received: runs_dir={os.fspath(root)!r}", "runs_dir"
+        ) from None
 
 
 @dataclasses.dataclass
@@ -79,6 +91,7 @@ class TrainingRun:
     backup_dir: str
     resumed: bool
     _lock: object = dataclasses.field(repr=False, default=None)
+    _created: list = dataclasses.field(repr=False, default_factory=list)
 
     @classmethod
     def open(cls, root, name, settings, log=True):
@@ -104,6 +117,7 @@ class TrainingRun:
         """
         digest = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
         backup = os.path.join(root, f"backup-{digest}")
+        created = _missing_folders(root)
         _makedirs(backup, root, exist_ok=True)
         lock = open(os.path.join(backup, LOCK_FILE), "a+", encoding="utf-8")  # "a+": opening writes nothing
         try:
@@ -126,13 +140,22 @@ class TrainingRun:
             log_dir = new_run_dir(root, name) if log else None
             with open(marker, "w", encoding="utf-8") as f:
                 f.write(log_dir or "")
-        return cls(log_dir=log_dir if log else None, backup_dir=backup, resumed=resumed, _lock=lock)
+        return cls(log_dir=log_dir if log else None, backup_dir=backup, resumed=resumed, _lock=lock, _created=created)
 
     def close(self):
-        """Releases the lock (`Backup` removes the backup folder itself when `fit` finishes)."""
+        """Releases the lock, and removes the folders `open` created if the run left them empty.
+
+        `Backup` removes the backup folder itself when `fit` finishes, so a run
+        that logged nothing leaves nothing behind.
+        """
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        for folder in self._created:
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty, or gone: either way it stays as it is
+                return
 
     def __enter__(self):
         return self

@@ -13,8 +13,10 @@ import time
 import numpy as np
 
 # The one part of polykeras that needs TensorFlow whatever the backend: TF1's graph, session and optimizer.
-EXTRA_NEEDED = ("the TF1 seed program needs TensorFlow, which polykeras installs with its tensorflow extra: "
-                "pip install 'polykeras[tensorflow]'")
+EXTRA_NEEDED = (
+    "the TF1 seed program needs TensorFlow, which polykeras installs with its tensorflow extra: "
+    "pip install 'polykeras[tensorflow]'"
+)
 
 
 def tensorflow():

@@ -1,4 +1,4 @@
-"""Files written whole or not at all: a write that fails halfway, or a process killed in the middle, leaves the old file."""
+"""Files written whole or not at all: a write that fails halfway, or a process killed mid-write, leaves the old file."""
 
 import json
 import os

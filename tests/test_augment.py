@@ -1,4 +1,4 @@
-"""The distortions' geometry, measured on blobs and against NumPy's linear interpolation; deskewing on slanted strokes."""
+"""The distortions' geometry, on blobs and against NumPy's linear interpolation; deskewing on slanted strokes."""
 
 import math
 
@@ -31,7 +31,8 @@ def per_image(*values):
 def test_distort_rotates_about_the_centre_by_the_angle(angle):
     start = np.array([20.0, 9.0])
     moved = CENTRE + np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]) @ (
-        start - CENTRE)
+        start - CENTRE
+    )
     out = np.asarray(distort(blob(*start)[None], *per_image([angle], [1.0], [0.0], [0.0])))[0]
     np.testing.assert_allclose(centroid(out), moved, atol=0.05)
     assert out.sum() == pytest.approx(blob(*start).sum(), rel=0.02)  # a rotation keeps the ink
@@ -61,8 +62,12 @@ def test_each_resampling_pass_is_linear_interpolation_with_zeros_outside(axis):
     out = np.asarray(_resample(images, source, axis))
     lines = images if axis == 2 else images.transpose(0, 2, 1)
     sources = source if axis == 2 else source.transpose(0, 2, 1)
-    expected = np.array([[zero_padded_interpolation(line, at) for line, at in zip(image, where)]
-                         for image, where in zip(lines, sources)])
+    expected = np.array(
+        [
+            [zero_padded_interpolation(line, at) for line, at in zip(image, where, strict=True)]
+            for image, where in zip(lines, sources, strict=True)
+        ]
+    )
     np.testing.assert_allclose(out, expected if axis == 2 else expected.transpose(0, 2, 1), atol=2e-6)
 
 
@@ -71,8 +76,9 @@ def test_the_elastic_field_is_the_coarse_grid_upsampled_bilinearly():
     coarse = rng.uniform(-1.5, 1.5, (2, 4, 4, 2)).astype("float32")
     field_x, field_y = (np.asarray(f) for f in elastic_field(coarse, SIZE, SIZE))
     # At the corners it is the grid's corner values; in between it never leaves the grid's range.
-    np.testing.assert_allclose(field_x[:, [0, 0, -1, -1], [0, -1, 0, -1]], coarse[:, [0, 0, -1, -1], [0, -1, 0, -1], 0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        field_x[:, [0, 0, -1, -1], [0, -1, 0, -1]], coarse[:, [0, 0, -1, -1], [0, -1, 0, -1], 0], atol=1e-6
+    )
     np.testing.assert_allclose(field_y[:, [0, -1], [-1, 0]], coarse[:, [0, -1], [-1, 0], 1], atol=1e-6)
     assert np.abs(field_x).max() <= np.abs(coarse[..., 0]).max() + 1e-6
     # Smooth: neighbouring pixels differ by at most the grid's largest step over its spacing in pixels.
@@ -87,8 +93,9 @@ def test_an_elastic_field_moves_each_pixel_by_its_own_displacement():
     coarse = np.zeros((1, 4, 4, 2), "float32")
     coarse[..., 0], coarse[..., 1] = 1.5, -1.0
     start = np.array([12.0, 15.0])
-    out = np.asarray(distort(blob(*start)[None], *per_image([0.0], [1.0], [0.0], [0.0]),
-                             field=elastic_field(coarse, SIZE, SIZE)))[0]
+    out = np.asarray(
+        distort(blob(*start)[None], *per_image([0.0], [1.0], [0.0], [0.0]), field=elastic_field(coarse, SIZE, SIZE))
+    )[0]
     np.testing.assert_allclose(centroid(out), start - [1.5, -1.0], atol=0.05)
 
 
@@ -110,7 +117,7 @@ def slanted_stroke(lean):
     """A one-pixel stroke from row 4 to row 23 leaning `lean` columns per row, through column 14 at the centre."""
     image = np.zeros((SIZE, SIZE), "float32")
     for row in range(4, 24):
-        image[row, int(round(14 + lean * (row - CENTRE)))] = 1.0
+        image[row, round(14 + lean * (row - CENTRE))] = 1.0
     return image
 
 
@@ -136,5 +143,7 @@ def test_both_layers_round_trip_through_a_saved_model(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     image = slanted_stroke(0.3)[None]
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(image)), keras.ops.convert_to_numpy(model(image)), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(image)), keras.ops.convert_to_numpy(model(image)), atol=1e-6
+    )
     assert loaded.layers[2].get_config()["elastic"] == 1.5

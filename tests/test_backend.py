@@ -9,8 +9,8 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import BACKEND, BACKENDS
 
-from conftest import BACKEND, BACKENDS
 from polykeras import backend
 from polykeras.data import synthetic_polynomial
 from polykeras.demo import what_gets_a_gradient
@@ -21,7 +21,11 @@ def test_only_the_coefficients_get_a_gradient_and_it_is_the_analytic_one():
     x, y = synthetic_polynomial([1, 2, 3], samples=100, noise=0.1)
     rows = what_gets_a_gradient(x, y, degree=5)
     assert [(r["variable"], r["trainable"]) for r in rows] == [
-        ("coefficients", True), ("domain_min", False), ("domain_max", False), ("basis_transform", False)]
+        ("coefficients", True),
+        ("domain_min", False),
+        ("domain_max", False),
+        ("basis_transform", False),
+    ]
     assert [r["gradient_norm"] is None for r in rows] == [False, True, True, True]
 
     # At zero coefficients the MSE's gradient is -2/n M^T y, where column k of M is the model's output
@@ -35,7 +39,9 @@ def test_only_the_coefficients_get_a_gradient_and_it_is_the_analytic_one():
     expected = -2 / len(x) * np.stack(columns, axis=1).T @ y
     # TensorFlow agrees to 1e-12. Keras's float64 loss differentiates 2e-8 away on JAX (measured), and on PyTorch
     # it divides by the number of points in float32 (Keras's type promotion), so 1e-7 there.
-    np.testing.assert_allclose(rows[0]["gradient_norm"], np.linalg.norm(expected), rtol=1e-12 if BACKEND == "tensorflow" else 1e-7)
+    np.testing.assert_allclose(
+        rows[0]["gradient_norm"], np.linalg.norm(expected), rtol=1e-12 if BACKEND == "tensorflow" else 1e-7
+    )
 
 
 def test_each_pass_runs_on_its_backend_with_all_three_installed():
@@ -52,8 +58,9 @@ def test_each_pass_runs_on_its_backend_with_all_three_installed():
 def _fresh(code, backend_name, cwd, *args, **env):
     """Runs `code` in a fresh process on `backend_name`; returns the JSON of its last line (and its stderr)."""
     env = {**os.environ, "KERAS_BACKEND": backend_name, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
@@ -89,95 +96,16 @@ def test_jax_and_torch_train_log_sweep_and_search_without_importing_tensorflow(t
     """Every process: this one (its modules), and the chief and workers of the search (their import logs)."""
     result, _ = _fresh(NO_TENSORFLOW, backend_name, tmp_path, PYTHONPROFILEIMPORTTIME="1")
     assert result["tensorflow"] == []
-    assert result["statuses"] == ["COMPLETED", "COMPLETED"] and result["gap"] < 1e-3 and result["accuracy"] > 0.3  # chance: 0.1
+    assert (
+        result["statuses"] == ["COMPLETED", "COMPLETED"] and result["gap"] < 1e-3 and result["accuracy"] > 0.3
+    )  # chance: 0.1
     for log_dir in result["logs"]:  # the event files were written, without TensorFlow
         assert any(name.startswith("events.out.tfevents.") for name in os.listdir(tmp_path / log_dir / "train"))
     logs = sorted((tmp_path / "logs" / "tune" / "mine" / "processes").glob("*.log"))
     assert [p.stem for p in logs] == ["chief", "tuner0"]
     for log in logs:  # Python's own record of every module each process imported
-        imported = [line.rpartition("|")[2].strip() for line in log.read_text().splitlines()
-                    if line.startswith("import time:")]
+        imported = [
+            line.rpartition("|")[2].strip() for line in log.read_text().splitlines() if line.startswith("import time:")
+        ]
         assert "keras" in imported and backend_name in imported, log.name  # the record is there
         assert not [m for m in imported if m.split(".")[0] == "tensorflow"], log.name
-
-
-# What each process measures of a polynomial and an MLP: their predictions on fixed inputs, and the layer loaded.
-PREDICTIONS = """
-import numpy as np
-import polykeras
-
-IMAGES = polykeras.load_mnist("sample")[1][0][:50]
-
-
-def predictions(poly, mlp):
-    layer = poly.get_layer("polynomial")
-    return {"poly": np.asarray(poly.predict(np.linspace(-1, 1, 7), verbose=0)).tolist(),
-            "mlp": np.asarray(mlp.predict(IMAGES, verbose=0)).tolist(),
-            "layer": [type(layer).__module__, layer.basis, layer.basis_coefficients.dtype,
-                      [w.name for w in poly.trainable_weights]]}
-"""
-# JAX's and PyTorch's process: save their own models, then load TensorFlow's and the other one's.
-CROSSING = PREDICTIONS + """
-import json, os, sys, time
-import keras
-from polykeras.mnist import compile_mnist, mnist_mlp
-from polykeras.saving import load_model, save_model
-
-here, other = keras.backend.backend(), sys.argv[1]
-poly = polykeras.fit_polynomial(*polykeras.synthetic_polynomial([1, 2, 3], samples=100), degree=5, epochs=5).model
-mlp = mnist_mlp(hidden=(32,))  # its custom layers (Deskew, RandomAffine) too
-compile_mnist(mlp, 1e-3, total_steps=10)
-for model, name in ((poly, f"{here}-poly.keras"), (mlp, f"{here}-mlp.keras")):
-    save_model(model, f"partial-{name}")  # whole or not at all: the other process reads it when it is there
-    os.replace(f"partial-{name}", name)
-deadline = time.monotonic() + 240
-while not os.path.exists(f"{other}-mlp.keras"):
-    assert time.monotonic() < deadline, "the other backend's models never came"
-    time.sleep(0.1)
-loaded = {b: predictions(load_model(f"{b}-poly.keras"), load_model(f"{b}-mlp.keras")) for b in ("tensorflow", other)}
-print(json.dumps({"saved": predictions(poly, mlp), "loaded": loaded}))
-"""
-
-
-@pytest.mark.tensorflow  # TensorFlow's side runs in this process; JAX's and PyTorch's in a process each, side by side
-def test_models_cross_all_three_backends_both_ways(tmp_path, monkeypatch):
-    """Each backend saves its polynomial and MLP, and loads the two others' with safe_mode=True: six crossings."""
-    import polykeras
-    from polykeras.saving import load_model, save_model
-
-    monkeypatch.chdir(tmp_path)
-    scope = {}
-    exec(PREDICTIONS, scope)
-    (images, labels), test = polykeras.load_mnist("sample")[:2]
-    poly = polykeras.fit_polynomial(*polykeras.synthetic_polynomial([1, 2, 3], samples=100), degree=5, epochs=5).model
-    # train_mnist's model, trained on TensorFlow at 8 steps per call: it must predict on PyTorch too.
-    mlp = polykeras.train_mnist(((images[:512], labels[:512]), test), epochs=1, hidden=(32,)).model
-    save_model(poly, "tensorflow-poly.keras")
-    save_model(mlp, "tensorflow-mlp.keras")
-    saved = {"tensorflow": scope["predictions"](poly, mlp)}
-    children = {here: subprocess.Popen([sys.executable, "-c", CROSSING, other], cwd=tmp_path, text=True,
-                                       env={**os.environ, "KERAS_BACKEND": here, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for here, other in (("jax", "torch"), ("torch", "jax"))}
-    loaded = {}
-    try:
-        for here, child in children.items():
-            out, err = child.communicate(timeout=300)
-            assert child.returncode == 0, err[-3000:]
-            result = json.loads(out.strip().splitlines()[-1])
-            saved[here], loaded[here] = result["saved"], result["loaded"]
-    finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    loaded["tensorflow"] = {b: scope["predictions"](load_model(f"{b}-poly.keras"), load_model(f"{b}-mlp.keras"))
-                            for b in ("jax", "torch")}
-    crossed = []
-    for here, models in loaded.items():
-        for other, prediction in models.items():
-            assert prediction["layer"] == ["polykeras.layers", "legendre", "float64", ["coefficients"]]
-            np.testing.assert_allclose(prediction["poly"], saved[other]["poly"], rtol=0, atol=1e-12)
-            np.testing.assert_allclose(prediction["mlp"], saved[other]["mlp"], rtol=0, atol=1e-5)
-            crossed.append((other, here))
-    assert sorted(crossed) == sorted((a, b) for a in BACKENDS for b in BACKENDS if a != b)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from polykeras.data import check_xy, load_csv, parse_floats, synthetic_polynomial
+from polykeras.data import check_xy, load_csv, load_mnist, parse_floats, synthetic_polynomial
 
 
 def test_synthetic_polynomial_without_noise():
@@ -70,8 +70,6 @@ def test_check_xy_lengths():
 # ----------------------------------------------------------------------------
 # MNIST
 
-from polykeras.data import load_mnist  # noqa: E402
-
 
 def test_bundled_sample_is_real_stratified_mnist():
     (x_train, y_train), (x_test, y_test), source = load_mnist("sample")
@@ -130,7 +128,7 @@ def test_missing_corrupt_and_unknown_sources(tmp_path):
         load_mnist(str(tmp_path / "none.npz"))
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(ValueError, match="is not a readable .npz file"):
+    with pytest.raises(ValueError, match=r"is not a readable .npz file"):
         load_mnist(str(corrupt))
     with pytest.raises(ValueError, match="Received: source='mnist'"):
         load_mnist("mnist")
@@ -160,7 +158,7 @@ def test_arrays_round_trip_with_several_inputs_and_validation(tmp_path):
     for k in range(12):  # x_10 sorts after x_9, not after x_1
         x.append(np.full((5, 1), k))
     save_arrays(tmp_path / "d.npz", x, y, validation_data=(x[0][:2], y[:2]))
-    x2, y2, (x_val, y_val) = load_arrays(tmp_path / "d.npz")
+    x2, y2, (x_val, _y_val) = load_arrays(tmp_path / "d.npz")
     assert len(x2) == 14 and [int(a[0, 0]) for a in x2[2:]] == list(range(12))
     np.testing.assert_array_equal(x2[1], x[1])
     np.testing.assert_array_equal(y2, y)
@@ -173,10 +171,10 @@ def test_arrays_round_trip_with_several_inputs_and_validation(tmp_path):
 
 def test_the_sample_comes_in_one_seeded_random_order_so_any_slice_holds_every_digit():
     """The shipped file is sorted by label; a search's `validation_split` (its last fifth) must still see all ten."""
-    (x, y), (x_test, y_test), _ = load_mnist("sample")
+    (x, y), (_x_test, y_test), _ = load_mnist("sample")
     (x2, y2), _, _ = load_mnist("sample")
     np.testing.assert_array_equal(y, y2)
     np.testing.assert_array_equal(x, x2)
-    for part in (y[:200], y[-len(y) // 5:], y_test[:200]):
+    for part in (y[:200], y[-len(y) // 5 :], y_test[:200]):
         assert sorted(set(part.tolist())) == list(range(10))
     assert (np.diff(y) != 0).mean() > 0.5  # not in runs of one label

@@ -1,6 +1,5 @@
 """The Keras names polykeras relies on that are not public API: each must still exist and mean what polykeras uses."""
 
-
 import keras
 import numpy as np
 import pytest
@@ -57,7 +56,7 @@ def test_the_schedule_and_the_resumed_epoch_are_what_keras_uses():
 @pytest.mark.any_backend("torch")  # in a process of its own on PyTorch: on TensorFlow, nothing is hidden
 def test_tensorflow_is_hidden_for_the_block_and_found_again_after_it():
     """In a process where TensorFlow is not imported: Keras finds it absent inside, and as before outside."""
-    from conftest import run_python
+    from helpers import run_python
 
     code = """
 import importlib.util, os, sys

@@ -8,10 +8,10 @@ import keras_tuner
 import pytest
 
 from polykeras import kerastuner_compat
+from polykeras.data import synthetic_polynomial
 from polykeras.search import tuners
 from polykeras.search.spec import SearchSpec
-from polykeras.search.tasks import PolynomialTask
-from polykeras.data import synthetic_polynomial
+from polykeras.tasks import PolynomialTask
 
 pytestmark = pytest.mark.any_backend
 
@@ -29,13 +29,16 @@ def test_every_private_name_polykeras_uses_is_still_there(owner, name):
     assert hasattr(owner, name), f"KerasTuner {keras_tuner.__version__} has no {owner}.{name}"
 
 
-@pytest.mark.parametrize("owner, name, parameters", [
-    (keras_tuner.Oracle, "_save_trial", ["self", "trial"]),
-    (keras_tuner.Tuner, "_configure_tensorboard_dir", ["self", "callbacks", "trial", "execution"]),
-    (keras_tuner.Tuner, "_get_tensorboard_dir", ["self", "logdir", "trial_id", "execution"]),
-    (keras_tuner.oracles.HyperbandOracle, "_get_size", ["self", "bracket_num", "round_num"]),
-    (keras_tuner.oracles.HyperbandOracle, "_get_num_rounds", ["self", "bracket_num"]),
-])
+@pytest.mark.parametrize(
+    "owner, name, parameters",
+    [
+        (keras_tuner.Oracle, "_save_trial", ["self", "trial"]),
+        (keras_tuner.Tuner, "_configure_tensorboard_dir", ["self", "callbacks", "trial", "execution"]),
+        (keras_tuner.Tuner, "_get_tensorboard_dir", ["self", "logdir", "trial_id", "execution"]),
+        (keras_tuner.oracles.HyperbandOracle, "_get_size", ["self", "bracket_num", "round_num"]),
+        (keras_tuner.oracles.HyperbandOracle, "_get_num_rounds", ["self", "bracket_num"]),
+    ],
+)
 def test_the_overridden_and_called_methods_keep_their_signatures(owner, name, parameters):
     assert list(inspect.signature(getattr(owner, name)).parameters) == parameters
 
@@ -45,8 +48,10 @@ def test_kerastuner_itself_is_not_patched_and_every_state_file_is_whole_json(tmp
 
     assert keras_tuner.src.utils.save_json.__module__ == "keras_tuner.src.utils"
     x, y = synthetic_polynomial([1, 2, 3])
-    tuner = tuners.make_tuner(SearchSpec("poly", {}, tuner="random", max_trials=2, max_epochs=2,
-                                         directory=str(tmp_path), project_name="p"), PolynomialTask(*PolynomialTask.split(x, y)))
+    tuner = tuners.make_tuner(
+        SearchSpec("poly", {}, tuner="random", max_trials=2, max_epochs=2, directory=str(tmp_path), project_name="p"),
+        PolynomialTask(*PolynomialTask.split(x, y)),
+    )
     assert isinstance(tuner.oracle, kerastuner_compat.AtomicOracle) and isinstance(tuner, kerastuner_compat.AtomicTuner)
     tuner.search(epochs=2, verbose=0)
     written = [os.path.join(root, f) for root, _, files in os.walk(tmp_path) for f in files]
@@ -107,8 +112,16 @@ def test_a_reloaded_oracle_runs_each_trial_once(tmp_path, killed):
     x, y = synthetic_polynomial([1, 2, 3])
 
     def tuner(overwrite):
-        spec = SearchSpec("poly", {}, tuner="random", max_trials=4, max_epochs=2, directory=str(tmp_path),
-                          project_name="p", overwrite=overwrite)
+        spec = SearchSpec(
+            "poly",
+            {},
+            tuner="random",
+            max_trials=4,
+            max_epochs=2,
+            directory=str(tmp_path),
+            project_name="p",
+            overwrite=overwrite,
+        )
         return tuners.make_tuner(spec, PolynomialTask(*PolynomialTask.split(x, y)))
 
     searching = tuner(overwrite=True)
@@ -121,6 +134,7 @@ def test_a_reloaded_oracle_runs_each_trial_once(tmp_path, killed):
     # state on disk until a worker asks for its next trial.
     assert json.loads((tmp_path / "p" / "oracle.json").read_text())["ongoing_trials"] == {"tuner0": "0"}
     if killed != "after a trial ended":
+
         def kill():
             raise _Killed
 

@@ -1,11 +1,11 @@
 """The Polynomial layer: values, shapes, config, weights, adapt, save/load."""
 
+import keras
 import numpy as np
 import pytest
+from helpers import run_python
 from numpy.polynomial import chebyshev, legendre
 
-import keras
-from conftest import run_python
 from polykeras.layers import BASES, Polynomial
 
 
@@ -96,7 +96,9 @@ def test_coefficients_are_power_basis_in_original_units(basis):
     layer.basis_coefficients.assign([0.3, -1.2, 0.8, 2.0])
     power = layer.coefficients()
     assert power.dtype == np.float64
-    np.testing.assert_allclose(np.polynomial.polynomial.polyval(x, power), keras.ops.convert_to_numpy(layer(x)), rtol=1e-9)
+    np.testing.assert_allclose(
+        np.polynomial.polynomial.polyval(x, power), keras.ops.convert_to_numpy(layer(x)), rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from polykeras import keras_compat
-from polykeras.backend.common import loss_tracker, shuffled_batches
+from polykeras.backend.common import HostSums, gradient_norm_name, loss_tracker, shuffled_batches
 
 # XLA options for functions compiled to run rarely: LLVM's optimizations off, compiled in about 60 % of the time.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
@@ -16,6 +15,7 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 # Where the TensorBoard callback computes the fixed batch (`batch_function`): on its writer thread, beside training.
 PROBE_THREAD = "writer"
+
 
 def polynomial_train_step(model, state, data):
     """`model.steps_per_batch` descent steps on one batch, inside one jitted call.
@@ -32,8 +32,9 @@ def polynomial_train_step(model, state, data):
     x, y = data[:2]
 
     def loss(trainable, non_trainable, optimizer_values):  # a pure function of the values
-        return model.compute_loss_and_updates(trainable, non_trainable, metrics, x, y, None, training=True,
-                                              optimizer_variables=optimizer_values)
+        return model.compute_loss_and_updates(
+            trainable, non_trainable, metrics, x, y, None, training=True, optimizer_variables=optimizer_values
+        )
 
     grad = jax.value_and_grad(loss, has_aux=True)  # with respect to the first argument: the trainable values
 
@@ -50,12 +51,14 @@ def polynomial_train_step(model, state, data):
 
     # As TensorFlow's step: the tracker averages the loss of every descent step (each before its update).
     steps = model.steps_per_batch
-    with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics))) as scope:
+    with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics, strict=True))) as scope:
         loss_tracker(model).update_state(loss_sum / steps, sample_weight=steps)
         logs = {metric.name: metric.result() for metric in model.metrics}
-    metrics = [scope.get_current_value(v) if scope.get_current_value(v) is not None else old
-               for v, old in zip(model.metrics_variables, metrics)]
-    logs[f"gradient_norm/{model.polynomial.basis_coefficients.path}"] = norm
+    metrics = [
+        scope.get_current_value(v) if scope.get_current_value(v) is not None else old
+        for v, old in zip(model.metrics_variables, metrics, strict=True)
+    ]
+    logs[gradient_norm_name(model.polynomial.basis_coefficients)] = norm
     return logs, (trainable, non_trainable, optimizer_values, metrics)
 
 
@@ -94,17 +97,25 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
         y_pred, _ = model.stateless_call(trainable, non_trainable, x)  # inference: no dropout or augmentation
         if loss is not None:
             return loss(y, y_pred)
-        return model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
-                                            training=False)[0]
+        return model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred, training=False)[
+            0
+        ]
 
     def compute(trainable, non_trainable):
         found = jax.grad(value)(trainable, non_trainable) if gradients else []
         outputs = []
         if probe is not None:  # the probe shares the model's variables: look their values up by identity
-            values = dict(zip(map(id, model.trainable_variables + model.non_trainable_variables),
-                              list(trainable) + list(non_trainable)))
-            probe_values = [[values[id(v)] for v in variables]
-                            for variables in (probe.trainable_variables, probe.non_trainable_variables)]
+            values = dict(
+                zip(
+                    map(id, model.trainable_variables + model.non_trainable_variables),
+                    list(trainable) + list(non_trainable),
+                    strict=True,
+                )
+            )
+            probe_values = [
+                [values[id(v)] for v in variables]
+                for variables in (probe.trainable_variables, probe.non_trainable_variables)
+            ]
             outputs = keras.tree.flatten(probe.stateless_call(*probe_values, x)[0])
             if summarize is not None:
                 outputs = [summarize(output) for output in outputs]
@@ -117,9 +128,11 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
         if weights is None:
             values = {id(v): v.value for v in model.variables}
         else:
-            values = {id(v): w for v, w in zip(model.variables, weights)}
-        args = [[values[id(v)] for v in variables]
-                for variables in (model.trainable_variables, model.non_trainable_variables)]
+            values = {id(v): w for v, w in zip(model.variables, weights, strict=True)}
+        args = [
+            [values[id(v)] for v in variables]
+            for variables in (model.trainable_variables, model.non_trainable_variables)
+        ]
         if not jit:
             found, outputs = compute(*args)
         else:
@@ -132,12 +145,6 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
     return run
 
 
-def gradient_function(model, x, y, loss=None, jit=True):
-    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (see `batch_function`)."""
-    compute = batch_function(model, x, y, loss=loss, jit=jit)
-    return lambda: compute()[0]
-
-
 def gradient_by_variable(model, x, y):
     """`{variable path: gradient}` over all of the model's variables, None for the non-trainable ones.
 
@@ -145,12 +152,13 @@ def gradient_by_variable(model, x, y):
     arguments; `jax.grad` differentiates with respect to the first only, so
     the non-trainable variables get no gradient by construction.
     """
-    trainable = {v.path: g for v, g in zip(model.trainable_variables, gradient_function(model, x, y, jit=False)())}
+    gradients = batch_function(model, x, y, jit=False)()[0]
+    trainable = {v.path: g for v, g in zip(model.trainable_variables, gradients, strict=True)}
     return {v.path: trainable.get(v.path) for v in model.weights}
 
 
 def fused(function):
-    """`function` as one compiled kernel where the backend would run it op by op; JAX's training step is jitted whole."""
+    """`function` as one compiled kernel where the backend would run it op by op: JAX jits the training step whole."""
     return function
 
 
@@ -165,18 +173,21 @@ def steps_per_execution(steps):
 
 
 def adopt(model):
-    """A model loaded from a `.keras` file saved on any backend, as it is: Keras compiles JAX's steps with XLA whatever the saved `jit_compile` says."""
+    """A model loaded from a `.keras` file saved on any backend, as it is.
+
+    Keras compiles JAX's steps with XLA whatever the saved `jit_compile` says.
+    """
     return model
 
 
 def random_state():
-    """The random state Keras draws from outside its variables: none on JAX (seed generators are variables)."""
-    return None
+    """The random state Keras draws from outside its variables, as NumPy arrays: none on JAX (seed generators
+    are variables)."""
+    return {}
 
 
 def set_random_state(state):
     """Puts back what `random_state` returned."""
-    return None
 
 
 def read_variable(variable):
@@ -184,16 +195,29 @@ def read_variable(variable):
     return np.array(variable.value)
 
 
-def set_random_seed(seed):
-    """Seeds Python, NumPy and Keras (`keras.utils.set_random_seed`) without importing TensorFlow.
-
-    Keras's `set_random_seed` also seeds TensorFlow whenever TensorFlow can be
-    imported, which loads all of it (seconds and hundreds of MB) into a JAX
-    process; `keras_compat.tensorflow_hidden` keeps it out.
-    """
-    with keras_compat.tensorflow_hidden():
-        keras.utils.set_random_seed(seed)
-
-
 # Batches from a generator: Keras would cast NumPy arrays to float32.
 fit_inputs = shuffled_batches
+
+
+class _CallbackSums(HostSums):
+    """Sums a compiled step adds to through `jax.debug.callback`, which runs on the host as the step runs."""
+
+    def add(self, name, value):
+        if isinstance(value, jax.core.Tracer):
+            jax.debug.callback(lambda v: HostSums.add(self, name, np.asarray(v).item()), value)
+        else:
+            super().add(name, float(np.asarray(value)))
+
+    def take(self):
+        jax.effects_barrier()  # every callback of the steps dispatched so far has run
+        return super().take()
+
+
+def summary_sums():
+    """Where `polykeras.summary.scalar` adds: host sums, through a host callback from inside `jax.jit`."""
+    return _CallbackSums()
+
+
+def native_summaries(log_dir, step, every):
+    """None: TensorFlow's `tf.summary` is TensorFlow's (`polykeras.summary.scalar` is every backend's)."""
+    return None

@@ -11,14 +11,13 @@ import keras
 import numpy as np
 import torch
 
-from polykeras import keras_compat
-from polykeras.backend.common import loss_tracker, shuffled_batches
-
+from polykeras.backend.common import HostSums, gradient_norm_name, loss_tracker, shuffled_batches
 
 # Where the TensorBoard callback computes the fixed batch (`batch_function`): on the training thread, at the log
 # point. PyTorch's eager ops on the writer thread start a second pool of math threads beside training's, and the
 # two busy-wait for the same cores (recipe's model, 20 epochs on 2 cores: 0.81x a plain fit's throughput).
 PROBE_THREAD = "training"
+
 
 def polynomial_train_step(model, data):
     """`model.steps_per_batch` descent steps on one batch, each one forward pass, `backward()` and update.
@@ -38,7 +37,7 @@ def polynomial_train_step(model, data):
             model.optimizer.apply([v.value.grad for v in trainable], trainable)
         loss_tracker(model).update_state(loss.detach())  # compute_loss leaves the tracker to the caller
     # The gradient norm rides along in the logs, where the TensorBoard callback finds it.
-    return {**model.get_metrics_result(), f"gradient_norm/{variable.path}": norm}
+    return {**model.get_metrics_result(), gradient_norm_name(variable): norm}
 
 
 def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True, summarize=None):
@@ -76,9 +75,12 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
         if weights is None:
             values = {id(v): v.value.detach() for v in model.variables}
         else:
-            values = {id(v): keras.ops.convert_to_tensor(w, dtype=v.dtype) for v, w in zip(model.variables, weights)}
+            values = {
+                id(v): keras.ops.convert_to_tensor(w, dtype=v.dtype)
+                for v, w in zip(model.variables, weights, strict=True)
+            }
         watched = [values[id(v)].detach().clone().requires_grad_(gradients) for v in trainable]
-        mapping = list(zip(trainable, watched)) + [(v, values[id(v)]) for v in non_trainable]
+        mapping = list(zip(trainable, watched, strict=True)) + [(v, values[id(v)]) for v in non_trainable]
         with torch.set_grad_enabled(gradients), keras.StatelessScope(state_mapping=mapping):
             with torch.no_grad():  # the probe's outputs need no gradient
                 outputs = [] if probe is None else keras.tree.flatten(probe(x, training=False))
@@ -90,7 +92,7 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
         found = []
         if gradients:
             found = torch.autograd.grad(value, watched, allow_unused=True)
-            found = [torch.zeros_like(w) if g is None else g for g, w in zip(found, watched)]
+            found = [torch.zeros_like(w) if g is None else g for g, w in zip(found, watched, strict=True)]
         return [_numpy(g) for g in found], keras.tree.map_structure(_numpy, outputs)
 
     return run
@@ -98,12 +100,6 @@ def batch_function(model, x, y, probe=None, gradients=True, loss=None, jit=True,
 
 def _numpy(tensor):
     return tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
-
-
-def gradient_function(model, x, y, loss=None, jit=True):
-    """A function returning the gradient of the loss on `(x, y)` for each trainable variable (see `batch_function`)."""
-    compute = batch_function(model, x, y, loss=loss, jit=jit)
-    return lambda: compute()[0]
 
 
 def gradient_by_variable(model, x, y):
@@ -151,21 +147,24 @@ def adopt(model):
 
 
 def random_state():
-    """The random state Keras draws from outside its variables: torch's global generators.
+    """The random state Keras draws from outside its variables: torch's global generators, as NumPy arrays.
 
     Keras's dropout without a seed of its own draws from them on PyTorch
     (`torch.nn.functional.dropout`), where the other backends advance a
-    seed-generator variable.
+    seed-generator variable; so does the `DataLoader` that shuffles `fit`'s arrays.
     """
-    return torch.random.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    state = {"torch": torch.random.get_rng_state().numpy()}
+    if torch.cuda.is_available():
+        state.update({f"torch_cuda_{k}": s.numpy() for k, s in enumerate(torch.cuda.get_rng_state_all())})
+    return state
 
 
 def set_random_state(state):
     """Puts back what `random_state` returned."""
-    cpu, cuda = state
-    torch.random.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
+    torch.random.set_rng_state(torch.from_numpy(np.asarray(state["torch"], np.uint8)))
+    cuda = [state[f"torch_cuda_{k}"] for k in range(len(state) - 1)]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.from_numpy(np.asarray(s, np.uint8)) for s in cuda])
 
 
 def read_variable(variable):
@@ -173,11 +172,26 @@ def read_variable(variable):
     return variable.value.detach().cpu().numpy().copy()
 
 
-def set_random_seed(seed):
-    """Seeds Python, NumPy, Keras and torch (`keras.utils.set_random_seed`) without importing TensorFlow."""
-    with keras_compat.tensorflow_hidden():
-        keras.utils.set_random_seed(seed)
-
-
 # Batches from a generator: Keras would cast NumPy arrays to float32.
 fit_inputs = shuffled_batches
+
+
+class _TensorSums(HostSums):
+    """Sums kept as tensors on their device until taken."""
+
+    def add(self, name, value):
+        if isinstance(value, torch.Tensor):
+            if value.device.type == "meta":
+                return  # Keras working out the model's shapes, with no values
+            value = value.detach()
+        super().add(name, value)
+
+
+def summary_sums():
+    """Where `polykeras.summary.scalar` adds: tensors summed as they come (PyTorch runs eagerly)."""
+    return _TensorSums()
+
+
+def native_summaries(log_dir, step, every):
+    """None: TensorFlow's `tf.summary` is TensorFlow's (`polykeras.summary.scalar` is every backend's)."""
+    return None
