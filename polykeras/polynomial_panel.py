@@ -61,9 +61,9 @@ def curve_image(x, y, polynomial, width=480, height=320, max_points=2000):
     canvas.putpalette([255, 255, 255, 190, 190, 190, 120, 120, 120, 214, 39, 40])
     draw = ImageDraw.Draw(canvas)
     draw.rectangle([margin, margin, width - margin, height - margin], outline=1)
-    for px, py in zip(*to_pixels(x, y)):
+    for px, py in zip(*to_pixels(x, y), strict=True):
         draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=2)
-    draw.line(list(zip(*to_pixels(grid, curve))), fill=3, width=3)
+    draw.line(list(zip(*to_pixels(grid, curve), strict=True)), fill=3, width=3)
     return canvas
 
 
@@ -99,11 +99,19 @@ class PolynomialPanel(Panel):
 
     def charts(self):
         degree = self._layer.degree
-        return [("polynomial", [
-            multiline_chart(f"coefficients c0 ... c{degree} (power basis, original x units)",
-                            rf"{self._prefix}/c\d+$"),
-            multiline_chart("relative gap to the least-squares optimum", rf"{self._prefix}/gap_to_least_squares"),
-        ])]
+        return [
+            (
+                "polynomial",
+                [
+                    multiline_chart(
+                        f"coefficients c0 ... c{degree} (power basis, original x units)", rf"{self._prefix}/c\d+$"
+                    ),
+                    multiline_chart(
+                        "relative gap to the least-squares optimum", rf"{self._prefix}/gap_to_least_squares"
+                    ),
+                ],
+            )
+        ]
 
     def log(self, snapshot):
         coefficients = self._matrix @ read(self._layer.basis_coefficients).astype(np.float64)

@@ -7,8 +7,8 @@ import os
 import keras
 import numpy as np
 import pytest
+from helpers import read_run
 
-from conftest import read_run
 from polykeras.data import synthetic_polynomial
 from polykeras.polynomial import fit_polynomial, least_squares_coefficients
 from polykeras.polynomial_panel import CoefficientHistory, PolynomialPanel, equation
@@ -22,13 +22,22 @@ def test_polynomial_run_logs_every_coefficient_from_zero(tmp_path):
     result = fit_polynomial(x, y, degree=5, callbacks=[callback])
     run = read_run(tmp_path / "train")
     assert set(run) == {
-        *(f"coefficients/c{k}" for k in range(6)), "coefficients/gap_to_least_squares",
-        "fit/equation", "fit/curve", "epoch_loss", "epoch_learning_rate", "weight_norm/polynomial",
-        "polynomial/coefficients/histogram", "polynomial/domain_min/histogram", "polynomial/domain_max/histogram",
-        "polynomial/basis_transform/histogram", "gradient_norm/polynomial", "custom_scalars__config__",
+        *(f"coefficients/c{k}" for k in range(6)),
+        "coefficients/gap_to_least_squares",
+        "fit/equation",
+        "fit/curve",
+        "epoch_loss",
+        "epoch_learning_rate",
+        "weight_norm/polynomial",
+        "polynomial/coefficients/histogram",
+        "polynomial/domain_min/histogram",
+        "polynomial/domain_max/histogram",
+        "polynomial/basis_transform/histogram",
+        "gradient_norm/polynomial",
+        "custom_scalars__config__",
     }
     for k in range(6):
-        steps, values = zip(*run[f"coefficients/c{k}"])
+        steps, values = zip(*run[f"coefficients/c{k}"], strict=True)
         assert steps == tuple(range(21))
         assert values[0] == 0.0
         assert float(values[-1]) == pytest.approx(result.coefficients[k], rel=1e-6, abs=1e-7)
@@ -43,11 +52,13 @@ def test_polynomial_run_logs_every_coefficient_from_zero(tmp_path):
     losses = [float(v) for _, v in run["epoch_loss"]]
     assert losses[0] == pytest.approx(np.mean(y**2), rel=1e-6) and losses[-1] == pytest.approx(result.mse, rel=1e-3)
     # Reported by the model's train_step, so from the first epoch on.
-    steps, norms = zip(*run["gradient_norm/polynomial"])
+    steps, norms = zip(*run["gradient_norm/polynomial"], strict=True)
     assert steps == tuple(range(1, 21)) and float(norms[0]) > 1.0 and float(norms[-1]) < 1e-6
-    np.testing.assert_allclose(float(run["weight_norm/polynomial"][-1][1]),
-                               np.linalg.norm(keras.ops.convert_to_numpy(result.model.polynomial.basis_coefficients)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        float(run["weight_norm/polynomial"][-1][1]),
+        np.linalg.norm(keras.ops.convert_to_numpy(result.model.polynomial.basis_coefficients)),
+        rtol=1e-6,
+    )
 
 
 def test_the_panel_plugs_in_for_every_polynomial_layer_by_default(tmp_path):
@@ -81,7 +92,7 @@ def test_callback_can_be_deep_copied_before_and_after_training(tmp_path):
 
 def test_equation_text():
     assert equation([1, -2, 3]) == "y = 1 - 2·x + 3·x²"
-    assert equation([-0.5, 0, 1.25, 0, 0, 0, 0, 0, 0, 0, 0, 2]) .endswith("+ 2·x¹¹")
+    assert equation([-0.5, 0, 1.25, 0, 0, 0, 0, 0, 0, 0, 0, 2]).endswith("+ 2·x¹¹")
 
 
 def test_coefficient_history_walks_from_zero_to_the_learned_values():

@@ -6,8 +6,8 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from helpers import BACKEND, decode_image, read_run, run_python
 
-from conftest import BACKEND, decode_image, read_run, run_python
 from polykeras.tensorboard import TensorBoard
 from polykeras.tensorboard.panels import INITIAL_KERNEL_FILE, tile_grid, tiles
 
@@ -16,9 +16,17 @@ L = keras.layers
 
 def convnet():
     """keras-io's MNIST convnet, shrunk: two Conv2D, MaxPooling2D, Dense."""
-    return keras.Sequential([keras.Input((12, 12, 1)), L.Conv2D(4, 3, activation="relu", name="conv_1"),
-                             L.MaxPooling2D(), L.Conv2D(4, 3, activation="relu", name="conv_2"), L.Flatten(),
-                             L.Dense(3, name="logits")], name="convnet")
+    return keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            L.Conv2D(4, 3, activation="relu", name="conv_1"),
+            L.MaxPooling2D(),
+            L.Conv2D(4, 3, activation="relu", name="conv_2"),
+            L.Flatten(),
+            L.Dense(3, name="logits"),
+        ],
+        name="convnet",
+    )
 
 
 def two_inputs():
@@ -40,9 +48,17 @@ class Subclassed(keras.Model):
 
 def colour_batchnorm():
     """A colour convnet with BatchNormalization between the convolution and its ReLU."""
-    return keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 3, name="conv"), L.BatchNormalization(name="norm"),
-                             L.ReLU(name="relu"), L.GlobalAveragePooling2D(), L.Dense(2, name="logits")],
-                            name="colour")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.Conv2D(4, 3, name="conv"),
+            L.BatchNormalization(name="norm"),
+            L.ReLU(name="relu"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(2, name="logits"),
+        ],
+        name="colour",
+    )
 
 
 def data_for(kind, n=32):
@@ -58,8 +74,12 @@ def data_for(kind, n=32):
 
 MODELS = {"convnet": convnet, "two_inputs": two_inputs, "subclassed": Subclassed, "colour_batchnorm": colour_batchnorm}
 # What each model gets beside the weights' tags: dead units per ReLU layer, and first-layer pictures.
-RELU_LAYERS = {"convnet": ["conv_1", "conv_2"], "two_inputs": ["hidden", "relu"], "subclassed": ["hidden"],
-               "colour_batchnorm": ["relu"]}
+RELU_LAYERS = {
+    "convnet": ["conv_1", "conv_2"],
+    "two_inputs": ["hidden", "relu"],
+    "subclassed": ["hidden"],
+    "colour_batchnorm": ["relu"],
+}
 PICTURES = {"convnet": "conv_1", "colour_batchnorm": "conv"}
 
 
@@ -80,8 +100,10 @@ class WeightCopies(keras.callbacks.Callback):
 def compiled(kind):
     model = MODELS[kind]()
     classifier = kind in ("convnet", "colour_batchnorm")
-    model.compile(optimizer=keras.optimizers.Adam(0.01),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if classifier else "mse")
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if classifier else "mse",
+    )
     return model
 
 
@@ -96,9 +118,12 @@ def test_every_panel_follows_from_what_the_model_contains(tmp_path, kind):
     trainable = [v.path for v in model.trainable_variables]
     layers = sorted({p.rpartition("/")[0] for p in trainable})
     expected = {
-        "epoch_loss", "epoch_learning_rate", "custom_scalars__config__",
+        "epoch_loss",
+        "epoch_learning_rate",
+        "custom_scalars__config__",
         *(f"{v.path}/histogram" for v in model.weights),
-        *(f"weight_norm/{layer}" for layer in layers), *(f"gradient_norm/{layer}" for layer in layers),
+        *(f"weight_norm/{layer}" for layer in layers),
+        *(f"gradient_norm/{layer}" for layer in layers),
         *(f"update_ratio/{p}" for p in trainable),
         *(f"activations/{name}/{what}" for name in RELU_LAYERS[kind] for what in ("dead_fraction", "histogram")),
     }
@@ -133,8 +158,13 @@ def test_every_panel_follows_from_what_the_model_contains(tmp_path, kind):
 def test_a_unit_made_dead_on_purpose_is_counted(tmp_path):
     # Units 0-3 get a bias of -100 on inputs in [0, 1): dead from the start, and no gradient revives them.
     bias = keras.initializers.Constant(np.array([-100.0] * 4 + [0.0] * 4))
-    model = keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu", kernel_initializer="ones",
-                                                         bias_initializer=bias, name="half_dead"), L.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            L.Dense(8, activation="relu", kernel_initializer="ones", bias_initializer=bias, name="half_dead"),
+            L.Dense(1),
+        ]
+    )
     model.compile(optimizer="sgd", loss="mse")
     x, y = data_for("subclassed")
     callback = TensorBoard(tmp_path, data=(x, y))
@@ -161,13 +191,21 @@ def test_gradient_norms_equal_the_hand_computed_gradient_of_a_linear_model(tmp_p
 
 def test_keras_tags_are_written_for_the_same_arguments(tmp_path):
     model, (x, y) = compiled("convnet"), data_for("convnet", n=40)
-    callback = TensorBoard(tmp_path, histogram_freq=1, write_images=True, write_steps_per_second=True,
-                           update_freq=2, data=(x, y))
+    callback = TensorBoard(
+        tmp_path, histogram_freq=1, write_images=True, write_steps_per_second=True, update_freq=2, data=(x, y)
+    )
     model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0, callbacks=[callback])
     train, validation = read_run(tmp_path / "train"), read_run(tmp_path / "validation")
-    keras_train = {"epoch_loss", "epoch_learning_rate", "epoch_steps_per_second", "batch_loss",
-                   "batch_steps_per_second", "keras", *(f"{v.path}/histogram" for v in model.weights),
-                   *(f"{v.path}/image" for v in model.weights)}
+    keras_train = {
+        "epoch_loss",
+        "epoch_learning_rate",
+        "epoch_steps_per_second",
+        "batch_loss",
+        "batch_steps_per_second",
+        "keras",
+        *(f"{v.path}/histogram" for v in model.weights),
+        *(f"{v.path}/image" for v in model.weights),
+    }
     assert keras_train <= set(train)
     assert set(validation) == {"epoch_loss", "evaluation_loss_vs_iterations"}
     assert [s for s, _ in train["batch_loss"]] == [2, 4, 6, 8]  # 4 batches an epoch, every 2nd, counted across epochs
@@ -182,8 +220,9 @@ def test_every_tag_of_keras_own_callback_is_written_too(tmp_path):
     for name, make in (("keras", keras.callbacks.TensorBoard), ("polykeras", TensorBoard)):
         keras.utils.set_random_seed(0)
         model, (x, y) = compiled("convnet"), data_for("convnet", n=40)
-        callback = make(str(tmp_path / name), histogram_freq=1, write_images=True, write_steps_per_second=True,
-                        update_freq=2)
+        callback = make(
+            str(tmp_path / name), histogram_freq=1, write_images=True, write_steps_per_second=True, update_freq=2
+        )
         model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0, callbacks=[callback])
         tags[name] = {sub: set(read_run(tmp_path / name / sub)) for sub in ("train", "validation")}
     assert tags["keras"]["train"] and tags["keras"]["validation"]
@@ -202,12 +241,16 @@ def test_a_scheduled_learning_rate_is_logged_at_the_optimizers_step_count(tmp_pa
     """The schedule runs compiled, not as Keras evaluates it; its values must still be the schedule's."""
     model, (x, y) = MODELS["convnet"](), data_for("convnet")  # 32 samples, batch 8: 4 steps an epoch
     schedule = keras.optimizers.schedules.CosineDecay(0.01, decay_steps=12, alpha=0.1)
-    model.compile(optimizer=keras.optimizers.SGD(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     callback = TensorBoard(tmp_path, panels=(), write_graph=False)
     model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[callback])
     logged = [(step, float(value)) for step, value in read_run(tmp_path / "train")["epoch_learning_rate"]]
-    cosine = lambda t: 0.01 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(t, 12) / 12)))  # noqa: E731
+
+    def cosine(t):
+        return 0.01 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(t, 12) / 12)))
+
     assert [step for step, _ in logged] == [1, 2, 3]
     np.testing.assert_allclose([rate for _, rate in logged], [cosine(4), cosine(8), cosine(12)], rtol=1e-6)
     assert logged[-1][1] == pytest.approx(float(model.optimizer.learning_rate))
@@ -235,14 +278,17 @@ def test_without_data_one_warning_names_what_is_not_logged(tmp_path):
     assert "weight_norm/convnet/conv_1" in run or "weight_norm/conv_1" in run
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"profile_batch": 2}, "profile_batch is not supported.*Received: profile_batch=2"),
-    ({"embeddings_freq": 1}, "embeddings_freq is not supported.*Received: embeddings_freq=1"),
-    ({"update_freq": 0}, "Received: update_freq=0"),
-    ({"histogram_freq": -1}, "Received: histogram_freq=-1"),
-    ({"image_freq": 1.5}, "Received: image_freq=1.5"),
-    ({"panels": ("weights", "gradients")}, "panels takes.*Received: panels="),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"profile_batch": 2}, "profile_batch is not supported.*Received: profile_batch=2"),
+        ({"embeddings_freq": 1}, "embeddings_freq is not supported.*Received: embeddings_freq=1"),
+        ({"update_freq": 0}, "Received: update_freq=0"),
+        ({"histogram_freq": -1}, "Received: histogram_freq=-1"),
+        ({"image_freq": 1.5}, "Received: image_freq=1.5"),
+        ({"panels": ("weights", "gradients")}, "panels takes.*Received: panels="),
+    ],
+)
 def test_unsupported_arguments_are_refused(arguments, message):
     with pytest.raises(ValueError, match=message):
         TensorBoard("logs", **arguments)
@@ -295,7 +341,7 @@ def test_under_data_parallel_on_two_devices_every_logged_value_equals_a_single_d
         os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
         os.environ["KERAS_BACKEND"] = "jax"
         import jax, keras, numpy as np
-        from conftest import read_run
+        from helpers import read_run
         from polykeras.tensorboard import TensorBoard
         assert len(jax.devices()) == 2, jax.devices()
         L = keras.layers
@@ -352,8 +398,14 @@ def test_an_mlp_on_flat_images_gets_one_tile_per_unit_raw_and_learned(tmp_path):
     callback = TensorBoard(tmp_path, image_freq=1, data=batch)
     result = train_mnist(data, epochs=2, hidden=(32,), augment=False, callbacks=[callback])
     run = read_run(tmp_path / "train")
-    assert {"weights/hidden_1_kernels", "weights/hidden_1_learned", "activations/hidden_1/dead_fraction",
-            "hidden_1/kernel/histogram", "gradient_norm/hidden_1", "update_ratio/hidden_1/kernel"} <= set(run)
+    assert {
+        "weights/hidden_1_kernels",
+        "weights/hidden_1_learned",
+        "activations/hidden_1/dead_fraction",
+        "hidden_1/kernel/histogram",
+        "gradient_norm/hidden_1",
+        "update_ratio/hidden_1/kernel",
+    } <= set(run)
     # W0 is the kernel Keras initialised (same seed), and the last "learned" image draws W - W0.
     backend.set_random_seed(0)
     layer = mnist_mlp(hidden=(32,), augment=False).get_layer("hidden_1")

@@ -4,15 +4,15 @@ import json
 
 import keras
 import numpy as np
+from helpers import decode_image, read_run
 from tensorboard.util import tensor_util
 
-from conftest import decode_image, read_run
 from polykeras.tensorboard.events import (
     EventWriter,
+    histogram_from_counts,
     histogram_summary,
     image_summary,
     keras_model_summary,
-    histogram_from_counts,
     layout_summary,
     multiline_chart,
     text_value,
@@ -32,10 +32,14 @@ def test_histogram_buckets_count_every_value():
 def test_images_layout_and_model_graph_read_back(tmp_path):
     first = np.arange(12, dtype=np.uint8).reshape(3, 4)
     with EventWriter(tmp_path) as writer:
-        writer.write([image_summary("pictures", [first, 255 - first]),
-                      layout_summary([("weights", [multiline_chart("norms", r"^weight_norm/")])]),
-                      keras_model_summary(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).to_json())],
-                     step=3)
+        writer.write(
+            [
+                image_summary("pictures", [first, 255 - first]),
+                layout_summary([("weights", [multiline_chart("norms", r"^weight_norm/")])]),
+                keras_model_summary(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).to_json()),
+            ],
+            step=3,
+        )
     run = read_run(tmp_path)
     step, pictures = run["pictures"][0]
     assert step == 3 and [int(v) for v in pictures[:2]] == [4, 3] and len(pictures) == 4
@@ -66,7 +70,8 @@ def test_scalars_are_the_protos_tensorboard_makes():
         expected = scalar_pb("loss", value).value[0]
         made = scalar_value("loss", value)
         assert made.tensor.SerializeToString() == expected.tensor.SerializeToString() or (
-            value != value and np.isnan(tensor_util.make_ndarray(made.tensor)))
+            value != value and np.isnan(tensor_util.make_ndarray(made.tensor))
+        )
         assert made.metadata == expected.metadata
 
 
@@ -74,8 +79,10 @@ def test_text_and_histograms_are_the_protos_tensorboards_own_helpers_make():
     from tensorboard.plugins.histogram import metadata
     from tensorboard.plugins.text.summary_v2 import text_pb
 
-    assert text_value("fit/equation", "y = 1 + 2x").SerializeToString() == \
-        text_pb("fit/equation", "y = 1 + 2x").value[0].SerializeToString()
+    assert (
+        text_value("fit/equation", "y = 1 + 2x").SerializeToString()
+        == text_pb("fit/equation", "y = 1 + 2x").value[0].SerializeToString()
+    )
     counts, edges = np.array([3, 0, 5]), np.array([-1.0, 0.0, 0.5, 2.0])
     made = histogram_from_counts("w/histogram", counts, edges).value[0]
     table = np.stack([edges[:-1], edges[1:], counts.astype(float)], axis=1)

@@ -51,11 +51,18 @@ def test_dead_fraction_counts_units_zero_everywhere():
     assert float(_statistics(outputs)[0]) == 0.5
 
 
-@pytest.mark.parametrize("layer, relu", [
-    (L.ReLU(), True), (L.Activation("relu"), True), (L.Dense(3, activation="relu"), True),
-    (L.Conv2D(2, 3, activation="relu6"), True), (L.Dense(3), False), (L.Activation("tanh"), False),
-    (L.LeakyReLU(), False),
-])
+@pytest.mark.parametrize(
+    "layer, relu",
+    [
+        (L.ReLU(), True),
+        (L.Activation("relu"), True),
+        (L.Dense(3, activation="relu"), True),
+        (L.Conv2D(2, 3, activation="relu6"), True),
+        (L.Dense(3), False),
+        (L.Activation("tanh"), False),
+        (L.LeakyReLU(), False),
+    ],
+)
 def test_relu_family(layer, relu):
     assert is_relu_layer(layer) is relu
 

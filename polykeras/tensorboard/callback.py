@@ -22,9 +22,11 @@ import weakref
 
 import keras
 
-from polykeras import backend, keras_compat
+from polykeras import backend, summary
+from polykeras.backend.common import GRADIENT_NORM
 from polykeras.checks import check_int
 from polykeras.errors import InvalidArgumentError
+from polykeras.optimizers import inner_optimizer, schedule_of
 from polykeras.saving import model_json
 from polykeras.tensorboard.events import EventWriter, keras_model_summary, layout_summary, scalar_value
 from polykeras.tensorboard.panels import BUILT_IN, Panel, Watched, layer_panels
@@ -113,22 +115,32 @@ class TensorBoard(keras.callbacks.Callback):
         panels=DEFAULT_PANELS,
     ):
         super().__init__()
-        for name, value in (("histogram_freq", histogram_freq), ("image_freq", image_freq),
-                            ("data_samples", data_samples)):
+        for name, value in (
+            ("histogram_freq", histogram_freq),
+            ("image_freq", image_freq),
+            ("data_samples", data_samples),
+        ):
             check_int(value, name, at_least=0)
         if update_freq == "batch":
             update_freq = 1
         if update_freq != "epoch":
             check_int(update_freq, "update_freq")
-        for name, value, off in (("profile_batch", profile_batch, 0), ("embeddings_freq", embeddings_freq, 0),
-                                 ("embeddings_metadata", embeddings_metadata, None)):
+        for name, value, off in (
+            ("profile_batch", profile_batch, 0),
+            ("embeddings_freq", embeddings_freq, 0),
+            ("embeddings_metadata", embeddings_metadata, None),
+        ):
             if value != off and value not in ((0, 0), [0, 0]):
-                raise InvalidArgumentError(f"{name} is not supported by polykeras.TensorBoard (Keras's profiler and projector "
-                                 f"need TensorFlow); leave it at {off!r}. Received: {name}={value!r}")
+                raise InvalidArgumentError(
+                    f"{name} is not supported by polykeras.TensorBoard (Keras's profiler and projector "
+                    f"need TensorFlow); leave it at {off!r}. Received: {name}={value!r}"
+                )
         for panel in panels:
             if not isinstance(panel, Panel) and panel not in (*BUILT_IN, "layers"):
-                raise InvalidArgumentError(f"panels takes Panel instances and the names {sorted([*BUILT_IN, 'layers'])}. "
-                                 f"Received: panels={panels!r}")
+                raise InvalidArgumentError(
+                    f"panels takes Panel instances and the names {sorted([*BUILT_IN, 'layers'])}. "
+                    f"Received: panels={panels!r}"
+                )
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
         self.write_graph = write_graph
@@ -144,6 +156,8 @@ class TensorBoard(keras.callbacks.Callback):
             self.on_train_batch_begin = self._on_train_batch_begin
             self.on_train_batch_end = self._on_train_batch_end
         self._summaries = None
+        self._native = None  # TensorFlow's own summary writers, while fit runs
+        self._taken = {}  # polykeras.summary's means, by part, taken at each part's end
         self._active = []
         self.batch = None
         self.probe = None
@@ -160,6 +174,9 @@ class TensorBoard(keras.callbacks.Callback):
         """
         if self._summaries is not None:
             self._summaries.close()
+        if self._native is not None:
+            self._native.close()
+            self._native = None
 
     def on_train_begin(self, logs=None):
         self.wait()  # a previous fit that raised before on_train_end left its writers open
@@ -167,6 +184,13 @@ class TensorBoard(keras.callbacks.Callback):
         self.batch = None if self.data is None else fixed_batch(self.data, self.data_samples)
         self._global_batch = 0
         self._started = False
+        summary.take()  # what was added before this fit is not this fit's
+        self._taken = {}
+        if getattr(self.model, "optimizer", None) is not None:
+            every = None if self.update_freq == "epoch" else self.update_freq
+            self._native = backend.native_summaries(self.log_dir, self.model.optimizer.iterations, every)
+            if self._native is not None:
+                self._native.use("train")
 
     def _start_panels(self, initial_epoch):
         """The panels that apply to this model, started; one warning for those that need `data`."""
@@ -176,18 +200,28 @@ class TensorBoard(keras.callbacks.Callback):
                 chosen += layer_panels(self.model)
             else:
                 chosen.append(BUILT_IN[panel]() if isinstance(panel, str) else copy.copy(panel))
-        skipped = [] if self.batch is not None or not self.histogram_freq else [
-            s for p in chosen if (s := p.without_data(self.model))]
+        skipped = (
+            []
+            if self.batch is not None or not self.histogram_freq
+            else [s for p in chosen if (s := p.without_data(self.model))]
+        )
         if skipped:
-            warnings.warn(f"polykeras.TensorBoard: without data=(x, y) these are not logged: {', '.join(skipped)}",
-                          stacklevel=2)
+            warnings.warn(
+                f"polykeras.TensorBoard: without data=(x, y) these are not logged: {', '.join(skipped)}", stacklevel=2
+            )
         gradients = any(p.uses_gradients for p in chosen) and not getattr(self.model, "reports_gradient_norms", False)
         activations = any(p.uses_activations for p in chosen)
         self.probe = None
         if self.batch is not None and (gradients or activations):
             self.probe = BatchProbe(self.model, self.batch, gradients, activations)
-        watched = Watched(model=self.model, log_dir=self.log_dir, data=self.data, batch=self.batch, probe=self.probe,
-                          write_images=self.write_images)
+        watched = Watched(
+            model=self.model,
+            log_dir=self.log_dir,
+            data=self.data,
+            batch=self.batch,
+            probe=self.probe,
+            write_images=self.write_images,
+        )
         return [p for p in chosen if p.start(watched, initial_epoch)]
 
     def on_train_end(self, logs=None):
@@ -197,8 +231,15 @@ class TensorBoard(keras.callbacks.Callback):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
-            if isinstance(value, keras.Model) or name in ("_summaries", "_active", "batch", "probe",
-                                                          "on_train_batch_begin", "on_train_batch_end"):
+            if isinstance(value, keras.Model) or name in (
+                "_summaries",
+                "_native",
+                "_active",
+                "batch",
+                "probe",
+                "on_train_batch_begin",
+                "on_train_batch_end",
+            ):
                 value = None if name != "_active" else []  # the model Keras set, and this fit's state
             setattr(clone, name, copy.deepcopy(value, memo))
         if clone.update_freq != "epoch":
@@ -238,7 +279,7 @@ class TensorBoard(keras.callbacks.Callback):
         last = done == self.params.get("epochs")
         train, validation = [], []
         for name, value in logs.items():
-            if name.startswith("gradient_norm/"):
+            if name.startswith(GRADIENT_NORM):
                 continue  # a model's own report: the weights panel writes it per layer
             if name.startswith("val_"):
                 validation.append((f"epoch_{name[4:]}", float(value)))
@@ -249,6 +290,10 @@ class TensorBoard(keras.callbacks.Callback):
         if self.write_steps_per_second:
             seconds = time.perf_counter() - self._epoch_start
             train.append(("epoch_steps_per_second", (_iterations(self.model) - self._epoch_iterations) / seconds))
+        taken = self._taken if self._taken else {"train": summary.take()}
+        self._taken = {}
+        train += list(taken.get("train", {}).items())
+        validation += list(taken.get("validation", {}).items())
         histograms = self.histogram_freq > 0 and (done % self.histogram_freq == 0 or last)
         images = self.image_freq > 0 and (done % self.image_freq == 0 or last)
         step = self._step(done)
@@ -270,13 +315,24 @@ class TensorBoard(keras.callbacks.Callback):
     def _on_train_batch_end(self, batch, logs=None):
         if self._global_batch % self.update_freq or not isinstance(logs, dict):
             return
-        values = [(f"batch_{name}", float(value)) for name, value in logs.items() if not name.startswith("gradient_norm/")]
+        values = [(f"batch_{name}", float(value)) for name, value in logs.items() if not name.startswith(GRADIENT_NORM)]
         if self.write_steps_per_second:
             values.append(("batch_steps_per_second", 1.0 / (time.perf_counter() - self._batch_start)))
         self._write(values, self._global_batch)
 
+    def on_test_begin(self, logs=None):
+        """Validation begins: what the model's summaries added since the epoch began was training's."""
+        if self._native is not None:
+            self._native.use("validation")
+        if self._summaries is not None and not self._summaries.closed:
+            self._taken["train"] = summary.take()
+
     def on_test_end(self, logs=None):
         """`evaluation_<metric>_vs_iterations` in `validation/`, at the optimizer's step count, as Keras writes it."""
+        if self._native is not None:
+            self._native.use("train")
+        if self._summaries is not None and not self._summaries.closed:
+            self._taken["validation"] = summary.take()
         if not logs or getattr(self.model, "optimizer", None) is None:
             return
         values = [scalar_value(f"evaluation_{name}_vs_iterations", float(value)) for name, value in logs.items()]
@@ -290,8 +346,7 @@ class TensorBoard(keras.callbacks.Callback):
 
 def learning_rates(model):
     """`[("learning_rate", rate)]` as Keras logs it: one per optimizer inside a wrapper or a multi-optimizer."""
-    optimizer = getattr(model, "optimizer", None)
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = inner_optimizer(getattr(model, "optimizer", None))
     if hasattr(optimizer, "optimizers"):
         return [(f"learning_rate_{o.name}", current_learning_rate(o)) for o in optimizer.optimizers]
     if isinstance(optimizer, keras.optimizers.Optimizer):
@@ -309,8 +364,8 @@ def current_learning_rate(optimizer):
     milliseconds an epoch, and on JAX a compilation per op on first use
     (about 0.2 s of a short run).
     """
-    schedule = keras_compat.schedule_or_rate(optimizer)
-    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+    schedule = schedule_of(optimizer)
+    if schedule is None:
         return _float(optimizer.learning_rate)
     compiled = _SCHEDULES.get(optimizer)
     if compiled is None or compiled[0] is not schedule:
@@ -319,7 +374,7 @@ def current_learning_rate(optimizer):
 
 
 def _float(value):
-    """A variable's or tensor's value as a float (a variable read the fast way: see `panels.read`)."""
+    """A variable's or tensor's value as a float (a variable read the fast way: see `probe.read`)."""
     return float(read(value) if isinstance(value, keras.Variable) else keras.ops.convert_to_numpy(value))
 
 

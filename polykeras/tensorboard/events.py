@@ -58,8 +58,9 @@ def scalar_value(tag, value):
 
 def text_value(tag, text):
     """A text summary as a `Summary.Value`, the proto `text_pb` makes, built without `make_tensor_proto`."""
-    tensor = type(_TEXT.tensor)(dtype=_TEXT.tensor.dtype, tensor_shape=_TEXT.tensor.tensor_shape,
-                                string_val=[text.encode()])
+    tensor = type(_TEXT.tensor)(
+        dtype=_TEXT.tensor.dtype, tensor_shape=_TEXT.tensor.tensor_shape, string_val=[text.encode()]
+    )
     return summary_pb2.Summary.Value(tag=tag, metadata=_TEXT.metadata, tensor=tensor)
 
 
@@ -75,13 +76,14 @@ def histogram_summary(tag, values, buckets=HISTOGRAM_BUCKETS):
 
 
 def histogram_from_counts(tag, counts, edges):
-    """A histogram summary from bucket counts and their `len(counts) + 1` edges (computed elsewhere, say on the device)."""
+    """A histogram summary from bucket counts and their `len(counts) + 1` edges (computed elsewhere: on the device)."""
     edges = np.asarray(edges, np.float64)
     table = np.stack([edges[:-1], edges[1:], np.asarray(counts, np.float64)], axis=1)
     shape = type(_TABLE.tensor_shape)(dim=[type(_TABLE.tensor_shape.dim[0])(size=n) for n in table.shape])
     tensor = type(_TABLE)(dtype=_TABLE.dtype, tensor_shape=shape, tensor_content=table.astype("<f8").tobytes())
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=_histogram_metadata(tag),
-                                                                tensor=tensor)])
+    return summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag=tag, metadata=_histogram_metadata(tag), tensor=tensor)]
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -104,7 +106,8 @@ def image_summary(tag, pixels, description=""):
     width, height = images[0].size
     tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), *encoded])
     value = summary_pb2.Summary.Value(
-        tag=tag, metadata=image_metadata.create_summary_metadata(display_name=tag, description=description),
+        tag=tag,
+        metadata=image_metadata.create_summary_metadata(display_name=tag, description=description),
         tensor=tensor,
     )
     return summary_pb2.Summary(value=[value])
@@ -117,7 +120,9 @@ def multiline_chart(title, *patterns):
 
 def layout_summary(categories):
     """The custom-scalars layout (one per run): `[(category title, [chart, ...]), ...]`."""
-    layout = layout_pb2.Layout(category=[layout_pb2.Category(title=title, chart=charts) for title, charts in categories])
+    layout = layout_pb2.Layout(
+        category=[layout_pb2.Category(title=title, chart=charts) for title, charts in categories]
+    )
     value = summary_pb2.Summary.Value(
         tag=custom_scalar_metadata.CONFIG_SUMMARY_TAG,
         metadata=custom_scalar_metadata.create_summary_metadata(),

@@ -29,6 +29,7 @@ import os
 import keras
 import numpy as np
 
+from polykeras.backend.common import reported_gradient_norms
 from polykeras.tensorboard.events import (
     histogram_from_counts,
     histogram_summary,
@@ -116,10 +117,10 @@ class Panel:
 class Weights(Panel):
     """Keras's weight histograms, and per-layer norms of the weights and of their gradients.
 
-    Gradients come from the model itself when its `train_step` puts
-    `gradient_norm/<variable path>` in the logs (`PolynomialRegression`
-    does, every epoch), else they are computed on the fixed batch with the
-    compiled loss, at each histogram step.
+    Gradients come from the model itself when its `train_step` reports
+    their norms in the logs (`polykeras.backend.common.GRADIENT_NORM`;
+    `PolynomialRegression` does, every epoch), else they are computed on the
+    fixed batch with the compiled loss, at each histogram step.
     """
 
     name = "weights"
@@ -135,13 +136,19 @@ class Weights(Panel):
         return True
 
     def charts(self):
-        return [("weights", [multiline_chart("weight norm per layer", r"^weight_norm/"),
-                             multiline_chart("gradient norm per layer", r"^gradient_norm/")])]
+        return [
+            (
+                "weights",
+                [
+                    multiline_chart("weight norm per layer", r"^weight_norm/"),
+                    multiline_chart("gradient norm per layer", r"^gradient_norm/"),
+                ],
+            )
+        ]
 
     def log(self, snapshot):
         values = []
-        reported = {k[len("gradient_norm/"):]: float(v) for k, v in snapshot.logs.items()
-                    if k.startswith("gradient_norm/")}
+        reported = reported_gradient_norms(snapshot.logs)
         if reported:
             values += _layer_norms("gradient_norm", reported.items(), squared=False)
         if not snapshot.histograms:
@@ -180,7 +187,7 @@ def _norm_scalar(tag, parts, squared):
 
 
 def _weight_image(tag, value):
-    """A weight drawn as Keras's `write_images` draws it: a bias as a row, a kernel as a matrix, conv kernels per filter."""
+    """A weight as Keras's `write_images` draws it: a bias as a row, a kernel as a matrix, conv kernels per filter."""
     w = np.squeeze(np.asarray(value, np.float64))
     if w.ndim == 1:
         images = [w[None, :]]
@@ -215,8 +222,12 @@ class UpdateRatios(Panel):
         return True
 
     def charts(self):
-        return [("update ratio", [multiline_chart("||W(t) - W(t-k)|| / ||W(t-k)|| per variable since the last log",
-                                                  r"^update_ratio/")])]
+        return [
+            (
+                "update ratio",
+                [multiline_chart("||W(t) - W(t-k)|| / ||W(t-k)|| per variable since the last log", r"^update_ratio/")],
+            )
+        ]
 
     def log(self, snapshot):
         if not snapshot.histograms:
@@ -226,8 +237,11 @@ class UpdateRatios(Panel):
         previous, self._previous = self._previous, current
         if previous is None:
             return []
-        return [functools.partial(_update_ratio, f"update_ratio/{p}", value, previous[p])
-                for p, value in current.items() if p in previous and np.any(previous[p])]
+        return [
+            functools.partial(_update_ratio, f"update_ratio/{p}", value, previous[p])
+            for p, value in current.items()
+            if p in previous and np.any(previous[p])
+        ]
 
 
 def _update_ratio(tag, current, previous):
@@ -257,21 +271,34 @@ class Activations(Panel):
         return bool(self._layers)
 
     def charts(self):
-        return [("activations", [multiline_chart("share of dead units (zero on the whole fixed batch)",
-                                                 r"^activations/.*/dead_fraction$")])]
+        return [
+            (
+                "activations",
+                [
+                    multiline_chart(
+                        "share of dead units (zero on the whole fixed batch)", r"^activations/.*/dead_fraction$"
+                    )
+                ],
+            )
+        ]
 
     def log(self, snapshot):
         if not snapshot.histograms:
             return []
-        return [functools.partial(_activation_summaries, [f"activations/{layer.name}" for layer in self._layers],
-                                  snapshot.batch())]
+        return [
+            functools.partial(
+                _activation_summaries, [f"activations/{layer.name}" for layer in self._layers], snapshot.batch()
+            )
+        ]
 
 
 def _activation_summaries(prefixes, batch):
     values = []
-    for prefix, (dead, counts, edges) in zip(prefixes, batch()[1]):
-        values += [scalar_value(f"{prefix}/dead_fraction", float(dead)),
-                   *histogram_from_counts(f"{prefix}/histogram", counts, edges).value]
+    for prefix, (dead, counts, edges) in zip(prefixes, batch()[1], strict=True):
+        values += [
+            scalar_value(f"{prefix}/dead_fraction", float(dead)),
+            *histogram_from_counts(f"{prefix}/histogram", counts, edges).value,
+        ]
     return values
 
 
@@ -300,8 +327,11 @@ def first_layer_kernel(model, shape):
             continue
         if isinstance(layer, keras.layers.Dense) and kernel.shape[0] == height * width * channels:
             return layer
-        if isinstance(layer, keras.layers.Conv2D) and layer.data_format == "channels_last" \
-                and kernel.shape[2] == channels:
+        if (
+            isinstance(layer, keras.layers.Conv2D)
+            and layer.data_format == "channels_last"
+            and kernel.shape[2] == channels
+        ):
             return layer
         return None
     return None
@@ -332,15 +362,18 @@ def tile_grid(units, max_tiles=MAX_TILES, min_pixels=48):
     for i, unit in enumerate(units):
         spread = np.abs(unit).max() or 1.0
         r, c = divmod(i, columns)
-        grid[1 + r * cell_h: 1 + r * cell_h + side_h, 1 + c * cell_w: 1 + c * cell_w + side_w] = \
-            np.round(127.5 + 127.5 * unit / spread).astype(np.uint8)
+        grid[1 + r * cell_h : 1 + r * cell_h + side_h, 1 + c * cell_w : 1 + c * cell_w + side_w] = np.round(
+            127.5 + 127.5 * unit / spread
+        ).astype(np.uint8)
     scale = max(1, math.ceil(min_pixels / max(side_h, side_w)))
     return grid.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 RAW = "the first layer's weights, one tile per unit or filter; grey is 0"
-LEARNED = ("what each first-layer unit learned: its weights now minus their initial values (W - W0), "
-           "one tile per unit or filter; grey is no change")
+LEARNED = (
+    "what each first-layer unit learned: its weights now minus their initial values (W - W0), "
+    "one tile per unit or filter; grey is no change"
+)
 
 
 class FirstLayer(Panel):
@@ -376,8 +409,11 @@ class FirstLayer(Panel):
         name = self._layer.name
         values = [functools.partial(_tiles_summary, f"weights/{name}_kernels", kernel, self._layer, self._shape, RAW)]
         if self._initial is not None:
-            values.append(functools.partial(_tiles_summary, f"weights/{name}_learned", kernel - self._initial,
-                                            self._layer, self._shape, LEARNED))
+            values.append(
+                functools.partial(
+                    _tiles_summary, f"weights/{name}_learned", kernel - self._initial, self._layer, self._shape, LEARNED
+                )
+            )
         return values
 
 

@@ -12,7 +12,7 @@ import warnings
 import keras
 import numpy as np
 
-from polykeras import backend
+from polykeras import arrays, backend, summary
 from polykeras.tensorboard.events import HISTOGRAM_BUCKETS
 
 # A unit is dead when its output is exactly zero on every sample of the fixed batch.
@@ -27,11 +27,9 @@ def read(variable):
 def fixed_batch(data, samples):
     """`(x, y, sample_weight)` of at most `samples` evenly spaced samples of `data` (`(x, y)` in any structure)."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(data) if isinstance(data, list) else data)
-    count = len(keras.tree.flatten(x)[0])
+    count = arrays.samples(x)
     pick = np.linspace(0, count - 1, min(samples, count)).astype(int) if samples else np.arange(count)
-    take = lambda structure: None if structure is None else keras.tree.map_structure(  # noqa: E731
-        lambda a: np.asarray(a)[pick], structure)
-    return take(x), take(y), take(sample_weight)
+    return arrays.take(x, pick), arrays.take(y, pick), arrays.take(sample_weight, pick)
 
 
 def is_relu_layer(layer):
@@ -58,12 +56,17 @@ def activation_probe(model, x):
     except (AttributeError, ValueError):
         inputs = None
     if not inputs:
-        inputs = keras.tree.map_structure(lambda a: keras.Input(shape=np.shape(a)[1:], dtype=str(np.asarray(a).dtype)), x)
+        inputs = keras.tree.map_structure(
+            lambda a: keras.Input(shape=np.shape(a)[1:], dtype=str(np.asarray(a).dtype)), x
+        )
         try:
             model.call(inputs)
         except Exception as e:  # a call that cannot run symbolically: no activation panel, said once
-            warnings.warn(f"polykeras.TensorBoard: no activations for {model.name}: its call() does not run on "
-                          f"symbolic inputs ({type(e).__name__}: {e})", stacklevel=2)
+            warnings.warn(
+                f"polykeras.TensorBoard: no activations for {model.name}: its call() does not run on "
+                f"symbolic inputs ({type(e).__name__}: {e})",
+                stacklevel=2,
+            )
             return [], None
     layers, outputs = [], []
     for layer in candidates:
@@ -123,12 +126,14 @@ class BatchProbe:
         device. Called on the callback's writer thread, with weights copied in
         the training loop: the model's variables are not touched.
         """
-        if self._function is None:  # compiled on first use, for this model
-            x, y, _ = self.batch
-            self._function = backend.batch_function(self.model, x, y, probe=self._probe, gradients=self.gradients,
-                                                    summarize=activation_statistics)
-        gradients, outputs = self._function(weights)
-        return dict(zip([v.path for v in self.model.trainable_variables], gradients)), outputs
+        with summary.paused():  # the model's own summaries are of its training, not of this batch
+            if self._function is None:  # compiled on first use, for this model
+                x, y, _ = self.batch
+                self._function = backend.batch_function(
+                    self.model, x, y, probe=self._probe, gradients=self.gradients, summarize=activation_statistics
+                )
+            gradients, outputs = self._function(weights)
+        return dict(zip([v.path for v in self.model.trainable_variables], gradients, strict=True)), outputs
 
 
 class Snapshot:
@@ -150,7 +155,7 @@ class Snapshot:
 
     def weights(self):
         """`{path: array}` of every weight of the model, as `model.weights` lists them (see `values`)."""
-        by_id = dict(zip(map(id, self.model.variables), self.values()))
+        by_id = dict(zip(map(id, self.model.variables), self.values(), strict=True))
         return {v.path: by_id[id(v)] for v in self.model.weights}
 
     def batch(self):
@@ -170,5 +175,3 @@ class Snapshot:
             return self._batch
 
         return computed
-
-
