@@ -5,18 +5,21 @@ any moment, even by SIGKILL, restarts from its last backed-up epoch. It differs
 in three ways, each measured in `benchmarks/logging_overhead.py`:
 
 - **Asynchronous.** At an epoch's end the model's and the optimizer's
-  variables (random-seed states and the step counter included) are copied to
-  host memory, which takes a few milliseconds; a background thread writes the
-  copy to disk.
+  variables (random-seed states and the step counter included) and the random
+  states of the process that training draws from (`polykeras.random_states`:
+  the order `fit` shuffles in, PyTorch's dropout) are copied to host memory,
+  which takes a few milliseconds; a background thread writes the copy to disk.
+  A run resumed from it ends where the unbroken run would have, bit for bit.
 - **On a time budget.** A backup is taken only when the time since the last
   one is at least `1 / budget` times what the last one cost, so backing up
   costs at most about `budget` of the training time however short the epochs
   are. The first epoch is always backed up, and so is every epoch longer than
   that interval.
-- **Atomic.** The state and its epoch number go into one file, written as
-  `backup.npz.partial`, flushed to disk, then renamed over `backup.npz`. A
-  rename is atomic, so a process killed mid-write leaves the previous backup
-  whole, and a `.partial` file is never read.
+- **Atomic.** The state and its epoch number go into one file, written
+  beside `backup.npz` under a temporary name (`polykeras.atomic`), flushed to
+  disk, then renamed over it. A rename is atomic, so a process killed
+  mid-write leaves the previous backup whole; its temporary file is never
+  read, and the next run removes it.
 
 Its arguments are `BackupAndRestore`'s, with the same meaning, and two more
 (`budget`, `clock`); `save_freq` is `"epoch"` only, as backups are taken at
@@ -34,6 +37,7 @@ Example:
 2
 """
 
+import logging
 import os
 import shutil
 import threading
@@ -42,13 +46,15 @@ import time
 import keras
 import numpy as np
 
-from polykeras import keras_compat
+from polykeras import keras_compat, random_states
 from polykeras.atomic import atomic_file, remove_stale
 from polykeras.checks import check_number
 from polykeras.errors import InvalidArgumentError, RunError
 
+logger = logging.getLogger(__name__)
 BACKUP_FILE = "backup.npz"
 PREVIOUS_FILE = "backup.previous.npz"  # with `double_checkpoint`
+RANDOM = "random/"  # the names of the random states in a backup file
 # The write in flight for each backup file, whichever `Backup` started it: a `fit` that raised leaves its
 # last write running, and the next `fit` on the same folder (a new `Backup` or the same) waits for it.
 _WRITES = {}
@@ -86,18 +92,32 @@ class Backup(keras.callbacks.Callback):
         resumed_epoch: The epoch that training resumed after, or 0.
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True, *,
-                 budget=0.02, clock=time.perf_counter):
+    def __init__(
+        self,
+        backup_dir,
+        save_freq="epoch",
+        double_checkpoint=False,
+        delete_checkpoint=True,
+        *,
+        budget=0.02,
+        clock=time.perf_counter,
+    ):
         super().__init__()
         if not backup_dir:
-            raise InvalidArgumentError(f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}", "backup_dir")
+            raise InvalidArgumentError(
+                f"backup_dir must name a folder. Received: backup_dir={backup_dir!r}", "backup_dir"
+            )
         if save_freq != "epoch":
-            raise InvalidArgumentError(f"save_freq must be 'epoch': Backup backs up at epochs' ends, within its time "
-                                       f"budget. Received: save_freq={save_freq!r}", "save_freq")
+            raise InvalidArgumentError(
+                f"save_freq must be 'epoch': Backup backs up at epochs' ends, within its time "
+                f"budget. Received: save_freq={save_freq!r}",
+                "save_freq",
+            )
         check_number(budget, "budget", at_least=0, below=1)
         if not callable(clock):
-            raise InvalidArgumentError(f"clock must be a function that returns the time. Received: clock={clock!r}",
-                                       "clock")
+            raise InvalidArgumentError(
+                f"clock must be a function that returns the time. Received: clock={clock!r}", "clock"
+            )
         self.backup_dir = backup_dir
         self.budget = float(budget)
         self.double_checkpoint = bool(double_checkpoint)
@@ -131,25 +151,32 @@ class Backup(keras.callbacks.Callback):
         if state is None:
             return
         variables = self._variables()
-        values, self.resumed_epoch = state
+        values, randomness, self.resumed_epoch = state
         # Matched by structure, as `load_weights` does: layer names may differ between processes.
         if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
             raise RunError(f"the backup in {self.backup_dir} is of another model; delete it to start afresh")
-        for variable, value in zip(variables, values):
+        for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
+        random_states.restore(randomness)
         keras_compat.resume_at_epoch(self.model, self.resumed_epoch)
+        logger.info("resuming from the backup: epochs 1-%d already done", self.resumed_epoch)
 
     def _read(self):
-        """`(values, epoch)` of the last backup, or of the previous one when the last cannot be read; or None."""
+        """`(values, random states, epoch)` of the last backup, or of the previous one when the last cannot be read;
+        or None."""
         paths = [p for p in [self._path] + ([self._previous] if self.double_checkpoint else []) if os.path.exists(p)]
         for path in paths:
             try:
                 with np.load(path) as state:
-                    return [state[f"v{i}"] for i in range(int(state["count"]))], int(state["epoch"])
+                    values = [state[f"v{i}"] for i in range(int(state["count"]))]
+                    randomness = {name[len(RANDOM) :]: state[name] for name in state.files if name.startswith(RANDOM)}
+                    return values, randomness, int(state["epoch"])
             except Exception as e:  # damaged: the previous one, if any
                 if path == paths[-1]:
-                    raise RunError(f"the backup {path} cannot be read ({type(e).__name__}: {e}); "
-                                   f"delete {self.backup_dir} to start afresh") from e
+                    raise RunError(
+                        f"the backup {path} cannot be read ({type(e).__name__}: {e}); "
+                        f"delete {self.backup_dir} to start afresh"
+                    ) from e
         return None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -160,6 +187,7 @@ class Backup(keras.callbacks.Callback):
         self.wait()  # at most one write in flight
         variables = self._variables()
         state = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+        state.update({f"{RANDOM}{name}": value for name, value in random_states.capture().items()})
         state.update(epoch=np.array(epoch + 1), count=np.array(len(variables)))
         self.saved_epochs.append(epoch + 1)
         self._last_save = self.clock()

@@ -13,8 +13,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, REPO, run_python
+from helpers import BACKEND, REPO, run_python
 
+from polykeras import backend
 from polykeras.atomic import temporary_path
 from polykeras.backup import BACKUP_FILE, Backup, backed_up_epochs
 from polykeras.errors import RunError
@@ -35,22 +36,53 @@ def _data():
     return x, x.sum(axis=1, keepdims=True) ** 2
 
 
-def test_a_resumed_fit_ends_where_an_unbroken_one_does(tmp_path):
+def _random_model():
+    """A model that draws from every random state training has: dropout, noise, and fit's shuffle of the arrays."""
+    backend.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(16, activation="tanh"),
+            keras.layers.Dropout(0.3),
+            keras.layers.GaussianNoise(0.2),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAfterEpoch3(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 2:
+            raise _Crash
+
+
+def test_a_fit_that_crashed_resumes_to_the_unbroken_runs_weights_bit_for_bit_at_fits_defaults(tmp_path):
+    """Dropout, Gaussian noise and fit's default shuffle: each draws from a random state the backup keeps."""
     x, y = _data()
-    unbroken = _model()
-    unbroken.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0)
+    unbroken = _random_model()
+    unbroken.fit(x, y, epochs=6, batch_size=16, verbose=0)
 
-    first = Backup(str(tmp_path), delete_checkpoint=False, budget=0)
-    _model().fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=[first])
+    first = Backup(str(tmp_path), budget=0)
+    with pytest.raises(_Crash):
+        _random_model().fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=[first, _CrashAfterEpoch3()])
+    first.wait()
     assert first.saved_epochs == [1, 2, 3] and backed_up_epochs(str(tmp_path)) == 3
+    np.random.seed(7)  # what the process draws between the crash and the resume does not matter
+    keras.random.normal((3,))
 
-    resumed = _model()  # fresh weights and a fresh optimizer: all of it comes from the backup
+    resumed = _random_model()  # fresh weights and a fresh optimizer: all of it comes from the backup
     backup = Backup(str(tmp_path), budget=0)
-    history = resumed.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0, callbacks=[backup])
+    history = resumed.fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=[backup])
     assert backup.resumed_epoch == 3 and len(history.history["loss"]) == 3
     assert int(resumed.optimizer.iterations) == int(unbroken.optimizer.iterations) == 6 * 4
-    for a, b in zip(resumed.get_weights(), unbroken.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+    for a, b in zip(resumed.get_weights(), unbroken.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
     assert not tmp_path.exists()  # a finished fit removes its backup folder
 
 
@@ -126,7 +158,7 @@ def test_a_backup_of_another_model_is_refused(tmp_path):
     _model().fit(x, y, epochs=1, verbose=0, callbacks=[Backup(str(tmp_path), delete_checkpoint=False)])
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     other.compile(optimizer="adam", loss="mse")
-    with pytest.raises(RunError, match="the backup in .* is of another model"):
+    with pytest.raises(RunError, match=r"the backup in .* is of another model"):
         other.fit(x, y, epochs=1, verbose=0, callbacks=[Backup(str(tmp_path))])
 
 
@@ -137,7 +169,7 @@ def test_bad_budget(budget, tmp_path):
 
 
 def test_bad_clock(tmp_path):
-    with pytest.raises(ValueError, match="^clock must be a function that returns the time. Received: clock=0.5$"):
+    with pytest.raises(ValueError, match=r"^clock must be a function that returns the time. Received: clock=0.5$"):
         Backup(str(tmp_path), clock=0.5)
 
 
@@ -214,7 +246,8 @@ BIG_MODEL = textwrap.dedent("""
     def big_model():
         backend.set_random_seed(0)
         model = keras.Sequential([keras.Input((4096,)), keras.layers.Dense(4096, use_bias=False),
-                                  keras.layers.BatchNormalization()])
+                                  keras.layers.BatchNormalization(), keras.layers.Dropout(0.2),
+                                  keras.layers.GaussianNoise(0.1)])
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
         return model
 
@@ -224,7 +257,7 @@ BIG_MODEL = textwrap.dedent("""
 BIG_FIT = BIG_MODEL + textwrap.dedent("""
     import sys
     from polykeras.backup import Backup
-    big_model().fit(x, y, epochs=1000, batch_size=8, shuffle=False, verbose=0,
+    big_model().fit(x, y, epochs=1000, batch_size=8, verbose=0,
                     callbacks=[Backup(sys.argv[1], budget=0)])
 """)
 
@@ -237,8 +270,13 @@ def _everything(model):
 def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup_exactly_as_an_unbroken_run(tmp_path):
     folder = tmp_path / "backup"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen([sys.executable, "-c", BIG_FIT, str(folder)], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", BIG_FIT, str(folder)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     final = folder / BACKUP_FILE
     partial = Path(temporary_path(final, process.pid))
     try:
@@ -263,14 +301,15 @@ def test_a_run_killed_mid_write_resumes_from_the_last_whole_backup_exactly_as_an
     scope = {}
     exec(BIG_MODEL, scope)
     resumed, backup = scope["big_model"](), Backup(str(folder), delete_checkpoint=False, budget=0)
-    resumed.fit(scope["x"], scope["y"], epochs=whole + 2, batch_size=8, shuffle=False, verbose=0, callbacks=[backup])
+    resumed.fit(scope["x"], scope["y"], epochs=whole + 2, batch_size=8, verbose=0, callbacks=[backup])
     assert backup.resumed_epoch == whole and backup.saved_epochs == [whole + 1, whole + 2]
     assert backed_up_epochs(str(folder)) == whole + 2 and not partial.exists()
     unbroken = scope["big_model"]()
-    unbroken.fit(scope["x"], scope["y"], epochs=whole + 2, batch_size=8, shuffle=False, verbose=0)
+    unbroken.fit(scope["x"], scope["y"], epochs=whole + 2, batch_size=8, verbose=0)
     assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == 2 * (whole + 2)
-    for a, b, variable in zip(_everything(resumed), _everything(unbroken), resumed.variables + resumed.optimizer.variables,
-                              strict=True):
+    for a, b, variable in zip(
+        _everything(resumed), _everything(unbroken), resumed.variables + resumed.optimizer.variables, strict=True
+    ):
         np.testing.assert_array_equal(a, b, err_msg=variable.path)
 
 
@@ -342,7 +381,7 @@ def test_it_takes_backup_and_restores_arguments_with_their_meaning():
 
     keras_names = list(inspect.signature(keras.callbacks.BackupAndRestore).parameters)
     assert list(inspect.signature(Backup).parameters)[: len(keras_names)] == keras_names
-    with pytest.raises(ValueError, match="^save_freq must be 'epoch': .* Received: save_freq=10$"):
+    with pytest.raises(ValueError, match=r"^save_freq must be 'epoch': .* Received: save_freq=10$"):
         Backup("b", save_freq=10)
 
 
@@ -350,13 +389,18 @@ def test_it_takes_backup_and_restores_arguments_with_their_meaning():
 def test_double_checkpoint_restores_the_previous_backup_when_the_last_is_damaged(tmp_path, double_checkpoint):
     x, y = _data()
     model = _model()
-    model.fit(x, y, epochs=3, verbose=0,
-              callbacks=[Backup(str(tmp_path), double_checkpoint=double_checkpoint, delete_checkpoint=False, budget=0)])
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[Backup(str(tmp_path), double_checkpoint=double_checkpoint, delete_checkpoint=False, budget=0)],
+    )
     assert os.path.exists(tmp_path / "backup.previous.npz") == double_checkpoint
     (tmp_path / BACKUP_FILE).write_bytes(b"damaged by the disk")
     resumed = Backup(str(tmp_path), double_checkpoint=double_checkpoint, delete_checkpoint=False, budget=0)
     if not double_checkpoint:
-        with pytest.raises(RunError, match="backup.npz cannot be read"):
+        with pytest.raises(RunError, match=r"backup.npz cannot be read"):
             _model().fit(x, y, epochs=3, verbose=0, callbacks=[resumed])
         return
     _model().fit(x, y, epochs=3, verbose=0, callbacks=[resumed])
