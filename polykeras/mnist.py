@@ -2,8 +2,9 @@
 
 `train_mnist` is the library form of `polykeras train-mnist`: the MLP
 (`mnist_mlp`) trained with `compile`/`fit`, guarded against a NaN loss and a
-collapse (every ReLU dead), and resumable with `polykeras.backup.Backup`.
-`symmetry_report` measures why zero initialisation fails here.
+collapse (every ReLU dead; `polykeras.guards`), and resumable with
+`polykeras.backup.Backup`. `polykeras.diagnostics.symmetry_report` measures
+why zero initialisation fails here.
 
 Example:
 
@@ -14,7 +15,6 @@ Example:
 
 import dataclasses
 import hashlib
-import logging
 import math
 import time
 
@@ -24,8 +24,11 @@ import numpy as np
 from polykeras import backend
 from polykeras.augment import Deskew, RandomAffine
 from polykeras.backup import Backup
-from polykeras.checks import check_int, check_learning_rate, check_number, make_optimizer
-from polykeras.errors import InvalidArgumentError, LossBecameNaN, TrainingCollapsed
+from polykeras.checks import check_int, check_learning_rate, check_number
+from polykeras.diagnostics import accuracy, symmetry_report
+from polykeras.errors import InvalidArgumentError, LossBecameNaN
+from polykeras.guards import StopOnNaN, check_not_collapsed
+from polykeras.optimizers import make_optimizer
 from polykeras.runs import TrainingRun
 from polykeras.tensorboard import TensorBoard
 
@@ -37,12 +40,11 @@ MNIST_EPOCHS = 90
 MNIST_BATCH_SIZE = 128
 MNIST_DROPOUT = 0.1
 MNIST_ELASTIC = 1.5
-# Training steps per compiled call, by backend (benchmarks/augmentation_cost.py, 2 CPU cores, ms per epoch at
-# 1 -> 8 steps): TensorFlow 293 -> 236 plain, 417 -> 333 augmented; JAX 189 -> 189 and 194 -> 203. Keras's
-# PyTorch trainer runs one step per call.
+# Training steps per compiled call, by backend: 8 where grouping steps shortens an epoch (TensorFlow), 1 where it
+# does not (JAX; measured by benchmarks/augmentation_cost.py, docs/benchmarks.md) or cannot (Keras's PyTorch
+# trainer runs one step per call).
 STEPS_PER_EXECUTION = {"tensorflow": 8, "jax": 1, "torch": 1}
 MNIST_LABEL_SMOOTHING = 0.1
-logger = logging.getLogger(__name__)
 # Training images on which the hidden units are compared after training.
 SYMMETRY_SAMPLES = 1000
 
@@ -109,48 +111,14 @@ def mnist_mlp(
 
 
 def mnist_logger(log_dir, x_train, y_train, samples=256):
-    """The callback `train-mnist` uses: metrics every epoch; weights, gradients and activations every 5th, pictures every 10th.
+    """`train-mnist`'s callback: metrics every epoch; weights, gradients and activations every 5th; pictures every 10th.
 
     Gradients and activations are taken on a fixed spread of training images (one-hot labels, as the loss takes them).
     """
     pick = np.linspace(0, len(x_train) - 1, samples).astype(int)
-    return TensorBoard(log_dir, histogram_freq=5, image_freq=10,
-                       data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10)))
-
-
-class _NanGuard(keras.callbacks.Callback):
-    """At each epoch's end, keeps the weights if the loss is finite, else restores them and stops.
-
-    The first good weights are those training starts from (taken at the first
-    epoch's start, after `Backup` has restored a resumed run), so a
-    run that diverges in its first epoch ends with finite weights too.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.nan_epoch = None
-        self._good = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._good is None:
-            self._good = self.model.get_weights()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if math.isfinite((logs or {}).get("loss", 0.0)):
-            self._good = self.model.get_weights()
-            return
-        self.nan_epoch = epoch + 1
-        self.model.set_weights(self._good)
-        self.model.stop_training = True
-
-
-class _ResumeNotice(keras.callbacks.Callback):
-    """Says so when `Backup` made training start after epoch 1."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch > 0 and not getattr(self, "_said", False):
-            logger.info("resuming from the backup: epochs 1-%d already done", epoch)
-        self._said = True
+    return TensorBoard(
+        log_dir, histogram_freq=5, image_freq=10, data=(x_train[pick], keras.utils.to_categorical(y_train[pick], 10))
+    )
 
 
 @dataclasses.dataclass
@@ -167,13 +135,19 @@ class MnistTraining:
     log_dir: str = None  # the TensorBoard run folder, when logged
 
     def as_json(self):
-        return {"test_accuracy": self.test_accuracy, "train_seconds": self.train_seconds,
-                "samples_per_second": self.samples_per_second, "epochs": self.epochs,
-                "hidden_units": self.hidden_units, "log_dir": self.log_dir}
+        return {
+            "test_accuracy": self.test_accuracy,
+            "train_seconds": self.train_seconds,
+            "samples_per_second": self.samples_per_second,
+            "epochs": self.epochs,
+            "hidden_units": self.hidden_units,
+            "log_dir": self.log_dir,
+        }
 
 
-def compile_mnist(model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING,
-                  steps_per_execution=1):
+def compile_mnist(
+    model, learning_rate, total_steps, optimizer="adam", label_smoothing=MNIST_LABEL_SMOOTHING, steps_per_execution=1
+):
     """The recipe's compile: a cosine-decaying learning rate, cross-entropy on one-hot labels, smoothed."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1))
     model.compile(
@@ -275,25 +249,37 @@ def train_mnist(
     check_learning_rate(learning_rate)
     (x_train, y_train), (x_test, y_test) = data
     backend.set_random_seed(seed)
-    model = mnist_mlp(hidden, dropout, kernel_initializer=init, augment=augment, deskew=deskew,
-                      elastic=elastic)  # validates the architecture
-    compile_mnist(model, learning_rate, epochs * math.ceil(len(x_train) / batch_size),
-                  steps_per_execution=steps_per_execution)
-    guard = _NanGuard()
+    model = mnist_mlp(
+        hidden, dropout, kernel_initializer=init, augment=augment, deskew=deskew, elastic=elastic
+    )  # validates the architecture
+    compile_mnist(
+        model, learning_rate, epochs * math.ceil(len(x_train) / batch_size), steps_per_execution=steps_per_execution
+    )
+    guard = StopOnNaN()
     extra = [guard, *callbacks]
     run = None
     if runs_dir is not None:
-        settings = [_fingerprint(data), epochs, batch_size, learning_rate, list(hidden), dropout, augment, init, seed,
-                    deskew, elastic]
+        settings = [
+            _fingerprint(data),
+            epochs,
+            batch_size,
+            learning_rate,
+            list(hidden),
+            dropout,
+            augment,
+            init,
+            seed,
+            deskew,
+            elastic,
+        ]
         run = TrainingRun.open(runs_dir, f"mlp-{'x'.join(map(str, hidden))}-{init}", settings, log=log)
         if run.log_dir:
             extra.append(mnist_logger(run.log_dir, x_train, y_train))
-        extra += [Backup(run.backup_dir), _ResumeNotice()]
+        extra.append(Backup(run.backup_dir))
     one_hot = keras.utils.to_categorical(y_train, 10)
     start = time.perf_counter()
     try:
-        history = model.fit(x_train, one_hot, batch_size=batch_size, epochs=epochs, callbacks=extra,
-                            verbose=verbose)
+        history = model.fit(x_train, one_hot, batch_size=batch_size, epochs=epochs, callbacks=extra, verbose=verbose)
     finally:
         if run is not None:
             run.close()
@@ -305,9 +291,7 @@ def train_mnist(
     if guard.nan_epoch is not None:
         raise LossBecameNaN(guard.nan_epoch, model)
     hidden_units = symmetry_report(model, x_train[:SYMMETRY_SAMPLES], y_train[:SYMMETRY_SAMPLES])
-    zeros = isinstance(keras.initializers.get(init), keras.initializers.Zeros)
-    if not zeros and all(r["kernel_gradient_norm"] == 0 for r in hidden_units):
-        raise TrainingCollapsed(model)
+    check_not_collapsed(model, hidden_units, init)
     done = len(history.history.get("loss", []))
     return MnistTraining(
         model=model,
@@ -327,40 +311,3 @@ def _fingerprint(data):
     for array in (a for pair in data for a in pair):
         digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()[:12]
-
-
-def accuracy(model, images, labels, batch_size=1000):
-    """The share of `images` whose most probable class is `labels`."""
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
-
-
-def symmetry_report(model, images, labels):
-    """How alike the hidden units are: the zero-initialisation lesson, measured.
-
-    For each hidden `Dense` layer: how many distinct units (kernel columns,
-    with their biases) it has, and the norm of the loss's gradient with
-    respect to its kernel on the given batch. With zero initialisation every
-    unit is identical and no gradient reaches the hidden kernels, so the
-    network cannot learn beyond the class frequencies.
-
-    Returns:
-        A list of dicts with `layer`, `units`, `distinct_units` and
-        `kernel_gradient_norm`.
-    """
-    hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
-
-    def loss(y_true, probabilities):
-        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y_true, probabilities))
-
-    gradients = dict(zip((v.path for v in model.trainable_variables),
-                         backend.gradient_function(model, images, labels, loss=loss, jit=False)()))
-    report = []
-    for layer in hidden:
-        kernel, bias = (np.asarray(w) for w in layer.get_weights())
-        units = np.vstack([kernel, bias[None, :]]).T
-        distinct = len(np.unique(np.round(units, 6), axis=0))
-        norm = float(np.linalg.norm(gradients[layer.kernel.path]))
-        report.append({"layer": layer.name, "units": int(kernel.shape[1]), "distinct_units": distinct,
-                       "kernel_gradient_norm": norm})
-    return report

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from polykeras import backend
-from polykeras.checks import check_int, make_optimizer
+from polykeras.checks import check_int
 from polykeras.data import check_xy
 from polykeras.layers import (
     Polynomial,
@@ -32,6 +32,7 @@ from polykeras.layers import (
     pad_coefficients,
     relative_gap,
 )
+from polykeras.optimizers import make_optimizer
 from polykeras.polynomial_panel import PolynomialPanel
 from polykeras.runs import new_run_dir
 from polykeras.tensorboard import TensorBoard
@@ -193,8 +194,13 @@ def polynomial_logger(log_dir, x, y, epochs, batch_size=None, reference=None):
     full_batch = batch_size is None or batch_size >= len(x)  # fit_polynomial groups only full batches
     keras_epochs = epochs // epoch_grouping(epochs) if full_batch else epochs
     freq = max(1, keras_epochs // 2)
-    return TensorBoard(log_dir, histogram_freq=freq, image_freq=freq, data=(x, y),
-                       panels=(PolynomialPanel(reference=reference), "weights", "update_ratios"))
+    return TensorBoard(
+        log_dir,
+        histogram_freq=freq,
+        image_freq=freq,
+        data=(x, y),
+        panels=(PolynomialPanel(reference=reference), "weights", "update_ratios"),
+    )
 
 
 def check_polynomial_fit_args(x, y, degree, basis, optimizer, learning_rate, epochs, batch_size):

@@ -5,12 +5,12 @@ import math
 import keras
 import numpy as np
 import pytest
-
-from conftest import BACKEND
+from helpers import BACKEND
 
 from polykeras.data import load_mnist
+from polykeras.diagnostics import accuracy, symmetry_report
 from polykeras.errors import LossBecameNaN, RunError, TrainingCollapsed
-from polykeras.mnist import accuracy, mnist_mlp, symmetry_report, train_mnist
+from polykeras.mnist import mnist_mlp, train_mnist
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_weights(sample):
                 bias.assign(np.full(bias.shape, np.nan, np.float32))
 
     fault, losses = NaNBias(), _Losses()
-    with pytest.raises(LossBecameNaN, match="^loss became NaN at epoch 2; try a smaller learning_rate$") as caught:
+    with pytest.raises(LossBecameNaN, match=r"^loss became NaN at epoch 2; try a smaller learning_rate$") as caught:
         train_mnist(sample, epochs=3, hidden=(16,), augment=False, callbacks=[fault, losses])
     assert math.isfinite(losses.losses[0]) and math.isnan(losses.losses[1])  # the fault fired, then training stopped
     assert caught.value.epoch == 2 and isinstance(caught.value, RunError)
@@ -91,7 +91,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_weights(sample):
 
 
 def test_float32_overflow_from_a_huge_learning_rate_is_caught(sample):
-    (x_train, y_train), _ = sample
+    (x_train, _y_train), _ = sample
 
     class Logits(keras.callbacks.Callback):
         """The output layer's logits on a few images after the first step, in float32 as the model computes them."""
@@ -108,9 +108,16 @@ def test_float32_overflow_from_a_huge_learning_rate_is_caught(sample):
             self.weights = self.model.get_weights()
 
     start, logits, losses = Start(), Logits(), _Losses()
-    with pytest.raises(LossBecameNaN, match="^loss became NaN at epoch 1;") as caught:
-        train_mnist(sample, epochs=2, hidden=(16,), augment=False, learning_rate=1e20,
-                    callbacks=[start, logits, losses], steps_per_execution=1)  # the callback sees the first step
+    with pytest.raises(LossBecameNaN, match=r"^loss became NaN at epoch 1;") as caught:
+        train_mnist(
+            sample,
+            epochs=2,
+            hidden=(16,),
+            augment=False,
+            learning_rate=1e20,
+            callbacks=[start, logits, losses],
+            steps_per_execution=1,
+        )  # the callback sees the first step
     assert not np.isfinite(logits.logits).all()  # one Adam step of ~1e20 per weight overflows float32 (max 3.4e38)
     assert math.isnan(losses.losses[0])
     # Nothing good was learned: the weights training started from are kept, bit for bit.
@@ -118,8 +125,19 @@ def test_float32_overflow_from_a_huge_learning_rate_is_caught(sample):
         np.testing.assert_array_equal(kept, first)
 
 
-@pytest.mark.parametrize("steps", [1, pytest.param(8, marks=pytest.mark.skipif(
-    BACKEND == "torch", reason="Keras's PyTorch trainer runs one step per call (train_mnist's default there)"))])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        1,
+        pytest.param(
+            8,
+            marks=pytest.mark.skipif(
+                BACKEND == "torch",
+                reason="Keras's PyTorch trainer runs one step per call (train_mnist's default there)",
+            ),
+        ),
+    ],
+)
 def test_batch_callbacks_see_one_call_per_execution(sample, steps):
     """train_mnist runs 8 steps per compiled call on TensorFlow by default: a batch callback is called once per 8."""
 
@@ -142,8 +160,11 @@ def test_batch_callbacks_see_one_call_per_execution(sample, steps):
 
 def test_dead_relus_stop_the_run_as_collapsed(sample):
     losses = _Losses()
-    with pytest.raises(TrainingCollapsed, match=r"^training collapsed: every hidden unit is dead \(zero gradient\); "
-                                                 "try a smaller learning_rate$") as caught:
+    with pytest.raises(
+        TrainingCollapsed,
+        match=r"^training collapsed: every hidden unit is dead \(zero gradient\); "
+        "try a smaller learning_rate$",
+    ) as caught:
         train_mnist(sample, epochs=3, hidden=(16, 16), augment=False, learning_rate=1e6, callbacks=[losses])
     assert all(math.isfinite(loss) for loss in losses.losses)  # no NaN: the NaN guard alone would have passed it
     report = symmetry_report(caught.value.model, *sample[0])

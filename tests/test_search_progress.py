@@ -1,11 +1,10 @@
 """What on_trial_end is told: finished trials counted in a worker as in the chief."""
 
-
-
 from polykeras.data import synthetic_polynomial
 from polykeras.search import progress, tuners
 from polykeras.search.spec import SearchSpec
-from polykeras.search.tasks import PolynomialTask
+from polykeras.tasks import PolynomialTask
+
 
 def test_a_workers_count_of_finished_trials_leaves_out_the_running_ones(tmp_path):
     """A worker counts through KerasTuner's get_best_trials, which pads its answer with unfinished trials."""
@@ -25,5 +24,3 @@ def test_a_workers_count_of_finished_trials_leaves_out_the_running_ones(tmp_path
 
     assert len(oracle.get_best_trials(4)) == 2  # the padding
     assert progress.finished_scores(WorkersOracle(), 4) == progress.finished_scores(oracle, 4) == [0.5]
-
-

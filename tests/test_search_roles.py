@@ -47,34 +47,41 @@ def test_the_watchdog_interrupts_the_chief_when_no_call_came_for_the_timeout_by_
     before = signal.signal(signal.SIGINT, signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler)
     try:
         _interrupted_by_the_watchdog(clock, oracle)
-        assert signal.getsignal(signal.SIGINT) == (signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler)
+        assert signal.getsignal(signal.SIGINT) == (
+            signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler
+        )
     finally:
         signal.signal(signal.SIGINT, before)
 
 
 def _interrupted_by_the_watchdog(clock, oracle):
     watchdog = Watchdog(oracle, 6.0, clock=clock, poll=0.005)
+    stage = None  # where the interrupt came: it must be the last stage, once the clock says the time is up
     try:
         with pytest.raises(KeyboardInterrupt):  # what `_thread.interrupt_main` raises in this, the main thread
-            clock.now = 5.99
+            stage, clock.now = "a hundredth of a second early", 5.99
             time.sleep(0.2)
-            assert watchdog.open_trials is None  # not a hundredth of a second early
-            oracle.last_call = 5.0  # a worker called: the wait counts from there
-            clock.now = 10.99
+            stage = "after a worker's call at 5.0, a hundredth of a second early"
+            oracle.last_call, clock.now = 5.0, 10.99
             time.sleep(0.2)
-            assert watchdog.open_trials is None
-            clock.now = 11.0
+            stage, clock.now = "due", 11.0
             for _ in range(400):
                 time.sleep(0.005)  # Python bytecode, where the interrupt is delivered
     finally:
         watchdog.stop()
+    assert stage == "due", f"interrupted {stage}"
     assert watchdog.open_trials == "3 (tuner1), 4"
 
 
 def _start(role, args, env, cwd):
-    return subprocess.Popen([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd,
-                            env={**env, "KERASTUNER_TUNER_ID": role}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "polykeras_cli", *args],
+        cwd=cwd,
+        env={**env, "KERASTUNER_TUNER_ID": role},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _stop_all(processes):
@@ -90,8 +97,13 @@ def _stop_all(processes):
 def test_a_chief_and_a_worker_started_with_kerastuners_variables_time_out_and_then_finish_the_search(tmp_path):
     """keras-tuner#915: KerasTuner's chief waits forever for dead workers. This chief stops once no worker has
     called it for --chief-timeout seconds, naming the open trial; the same two commands again finish the search."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", "KERASTUNER_ORACLE_IP": "127.0.0.1",
-           "KERASTUNER_ORACLE_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONUNBUFFERED": "1",
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(free_port()),
+    }
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "2", "--max-epochs", "100", "--chief-timeout", "6"]
     project = tmp_path / "logs" / "tune" / "poly"
     processes = {role: _start(role, args, env, tmp_path) for role in ("chief", "tuner0")}
@@ -108,7 +120,8 @@ def test_a_chief_and_a_worker_started_with_kerastuners_variables_time_out_and_th
         assert processes["chief"].returncode == 1, out
         assert out.rstrip().splitlines()[-1] == (
             "error: no worker called the chief for 6 s and the search is unfinished (open trials: 0 (tuner0)); the "
-            "chief stops. Start the workers again with the same KERASTUNER_TUNER_ID, and the chief, to resume.")
+            "chief stops. Start the workers again with the same KERASTUNER_TUNER_ID, and the chief, to resume."
+        )
         # The same two commands, as the message says: the worker resumes its trial, and both trials finish.
         processes = {role: _start(role, args, env, tmp_path) for role in ("chief", "tuner0")}
         out = {role: p.communicate(timeout=240)[0] for role, p in processes.items()}

@@ -1,4 +1,4 @@
-"""`polykeras.search` in this process: the result, models of the user's, models it was not designed for, a SIGKILL."""
+"""`polykeras.search`: the result, models of the user's, models it was not designed for, a SIGKILL and a rerun."""
 
 import json
 import os
@@ -10,10 +10,10 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from helpers import Subclassed, alive, functional_with_batchnorm, popen, read_run, regression_data
 
-from conftest import popen
 from polykeras import search
-from polykeras.search.tasks import task_data
+from polykeras.data import synthetic_polynomial
 
 POLY_ARGS = ["tune", "poly", "--max-epochs", "4", "--seed", "3"]
 
@@ -32,8 +32,7 @@ def completed_trials(project):
 
 def test_search_reports_every_trial_and_returns_the_result(tmp_path):
     seen = []
-    result = search("poly", tuner="hyperband", max_epochs=9, directory=str(tmp_path), seed=3,
-                           on_trial_end=seen.append)
+    result = search("poly", tuner="hyperband", max_epochs=9, directory=str(tmp_path), seed=3, on_trial_end=seen.append)
     # Hyperband at factor 9 over 9 epochs plans 12 trials (9 + 1 in one bracket, 2 in the other), and runs them.
     assert [t["number"] for t in seen] == list(range(1, 13)) and {t["total"] for t in seen} == {12}
     assert len(result.trials) == 12 and {t["status"] for t in result.trials} == {"COMPLETED"}
@@ -46,7 +45,7 @@ def test_search_reports_every_trial_and_returns_the_result(tmp_path):
     assert os.path.isdir(os.path.join(result.log_dir, best["trial_id"]))
 
     model = result.best_model()
-    x, y = task_data("poly", seed=3)
+    x, y = synthetic_polynomial([1, 2, 3], samples=200, noise=0.1, seed=3)
     assert float(np.mean((model.predict(x, verbose=0) - y) ** 2)) < 0.02  # the noise's variance is 0.01
 
 
@@ -71,8 +70,17 @@ def test_search_finds_the_rate_that_trains_a_users_model_and_leaves_the_model_al
     model = line_model()
     before = [w.copy() for w in model.get_weights()]
     seen = []
-    result = search(model, *line_data(), tuner="grid", max_trials=20, max_epochs=2, lr_range=(0.01, 1.0),
-                           batch_size=20, directory=str(tmp_path), on_trial_end=seen.append)
+    result = search(
+        model,
+        *line_data(),
+        tuner="grid",
+        max_trials=20,
+        max_epochs=2,
+        lr_range=(0.01, 1.0),
+        batch_size=20,
+        directory=str(tmp_path),
+        on_trial_end=seen.append,
+    )
     rates = sorted(t["hyperparameters"]["learning_rate"] for t in result.trials)
     np.testing.assert_allclose(rates, np.geomspace(0.01, 1.0, 9), rtol=1e-6)
     assert [t["number"] for t in seen] == list(range(1, 10)) and {t["total"] for t in seen} == {9}
@@ -80,7 +88,7 @@ def test_search_finds_the_rate_that_trains_a_users_model_and_leaves_the_model_al
     assert 0.1 <= result.best_hyperparameters["learning_rate"] <= 0.6 and result.best_score < 1e-2
     assert scores[min(scores)] > 0.5 and result.best_score == min(scores.values())
     assert result.objective == "val_loss" and os.path.basename(os.path.dirname(result.log_dir)) == "line"
-    for old, new in zip(before, model.get_weights()):
+    for old, new in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(old, new)
     best = result.best_model()  # retrained from a fresh clone at the best rate
     x, y = line_data()
@@ -103,8 +111,16 @@ class ShufflingLineHyperModel(keras_tuner.HyperModel):
 
 
 def test_search_finds_the_rate_that_trains_what_a_users_build_function_builds(tmp_path):
-    result = search(build_line, *line_data(), tuner="grid", max_trials=20, max_epochs=2, lr_range=(0.01, 1.0),
-                           batch_size=20, directory=str(tmp_path))
+    result = search(
+        build_line,
+        *line_data(),
+        tuner="grid",
+        max_trials=20,
+        max_epochs=2,
+        lr_range=(0.01, 1.0),
+        batch_size=20,
+        directory=str(tmp_path),
+    )
     rates = sorted(t["hyperparameters"]["learning_rate"] for t in result.trials)
     np.testing.assert_allclose(rates, np.geomspace(0.01, 1.0, 9), rtol=1e-6)
     scores = {t["hyperparameters"]["learning_rate"]: t["score"] for t in result.trials}
@@ -115,10 +131,17 @@ def test_search_finds_the_rate_that_trains_what_a_users_build_function_builds(tm
 
 
 def test_search_runs_a_users_hypermodel_with_its_own_hyperparameters_and_fit(tmp_path):
-    from conftest import read_run
-
-    result = search(ShufflingLineHyperModel(), *line_data(), tuner="random", max_trials=3, max_epochs=2,
-                           lr_range=(0.1, 0.5), batch_size=20, directory=str(tmp_path), seed=2)
+    result = search(
+        ShufflingLineHyperModel(),
+        *line_data(),
+        tuner="random",
+        max_trials=3,
+        max_epochs=2,
+        lr_range=(0.1, 0.5),
+        batch_size=20,
+        directory=str(tmp_path),
+        seed=2,
+    )
     assert len(result.trials) == 3 and {t["status"] for t in result.trials} == {"COMPLETED"}
     for trial in result.trials:
         assert set(trial["hyperparameters"]) == {"learning_rate", "shuffle"}
@@ -131,36 +154,51 @@ def test_search_runs_a_users_hypermodel_with_its_own_hyperparameters_and_fit(tmp
 
 
 def conv_model():
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(2)], name="conv")
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(3, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ],
+        name="conv",
+    )
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     return model, np.random.default_rng(1).random((24, 6, 6, 1), "float32"), np.arange(24) % 2
 
 
 def batchnorm_two_inputs_model():
-    from test_search_tasks import data, functional_with_batchnorm
-
-    return (functional_with_batchnorm(), *data(2, n=24))
+    return (functional_with_batchnorm(), *regression_data(2, n=24))
 
 
 def subclassed_model():
-    from test_search_tasks import Subclassed, data
-
     model = Subclassed()
     model.compile(optimizer="rmsprop", loss="mse")
-    return (model, *data(1, n=24))
+    return (model, *regression_data(1, n=24))
 
 
-@pytest.mark.parametrize("make", [conv_model, batchnorm_two_inputs_model, subclassed_model],
-                         ids=["convnet", "batchnorm_two_inputs", "subclassed"])
+@pytest.mark.parametrize(
+    "make",
+    [conv_model, batchnorm_two_inputs_model, subclassed_model],
+    ids=["convnet", "batchnorm_two_inputs", "subclassed"],
+)
 def test_search_runs_on_models_it_was_not_designed_for(tmp_path, make):
-    from conftest import read_run
-
     model, x, y = make()
     objective = "val_accuracy" if model.name == "conv" else "val_loss"
-    result = search(model, x, y, tuner="random", max_trials=2, max_epochs=1, batch_size=8,
-                           objective=objective, directory=str(tmp_path), seed=1)
+    result = search(
+        model,
+        x,
+        y,
+        tuner="random",
+        max_trials=2,
+        max_epochs=1,
+        batch_size=8,
+        objective=objective,
+        directory=str(tmp_path),
+        seed=1,
+    )
     assert len(result.trials) == 2 and {t["status"] for t in result.trials} == {"COMPLETED"}
     assert all(np.isfinite(t["score"]) for t in result.trials) and result.objective == objective
     for trial in result.trials:  # each trial's own TensorBoard folder, with the metrics Keras logged
@@ -168,15 +206,17 @@ def test_search_runs_on_models_it_was_not_designed_for(tmp_path, make):
         assert objective.replace("val_", "epoch_") in run
 
 
-
 @pytest.mark.any_backend
-@pytest.mark.parametrize("arguments, message", [
-    ({"max_trials": 0}, "max_trials must be an integer >= 1. Received: max_trials=0"),
-    ({"workers": -1}, "workers must be an integer >= 0. Received: workers=-1"),
-    ({"port": 70000}, "port must be an integer from 0 to 65535. Received: port=70000"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"max_trials": 0}, "max_trials must be an integer >= 1. Received: max_trials=0"),
+        ({"workers": -1}, "workers must be an integer >= 0. Received: workers=-1"),
+        ({"port": 70000}, "port must be an integer from 0 to 65535. Received: port=70000"),
+    ],
+)
 def test_the_library_names_its_own_parameters(arguments, message):
-    """The command line says --max-trials; the library says max_trials (polykeras_cli.as_flags maps one to the other)."""
+    """The command line says --max-trials; the library max_trials (polykeras_cli.as_flags maps one to the other)."""
     import polykeras
 
     with pytest.raises(ValueError) as caught:
@@ -184,14 +224,20 @@ def test_the_library_names_its_own_parameters(arguments, message):
     assert str(caught.value) == message and caught.value.parameter == next(iter(arguments))
 
 
+def _pids(out):
+    """The PIDs of the chief and workers a launcher said it started."""
+    return [int(pid) for pid in re.findall(r"^(?:chief|tuner\d+): pid (\d+)", out, re.M)]
 
-@pytest.mark.any_backend("torch")
-def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
-    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "8", "--max-epochs", "40"]
+
+# In this process (once: it does not depend on the backend), and with a worker on every backend, as KerasTuner's
+# distributed mode runs it: the launcher is SIGKILLed, which kills its chief and worker too.
+@pytest.mark.parametrize("workers", [pytest.param(0, marks=pytest.mark.any_backend("jax")), 1])
+def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path, workers):
+    args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "8", "--max-epochs", "40", "--workers", str(workers)]
     project = tmp_path / "logs" / "tune" / "poly"
     first = popen(*args, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline and first.poll() is None:
             if project.exists() and list(completed_trials(project).values()).count("COMPLETED") >= 2:
                 break
@@ -200,7 +246,13 @@ def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
         first.send_signal(signal.SIGKILL)
     finally:
         first.kill()
-        first.wait()
+        out_first, _ = first.communicate()
+    started = _pids(out_first)
+    assert len(started) == (2 if workers else 0), out_first
+    deadline = time.monotonic() + 20
+    while any(alive(pid, tmp_path) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid, tmp_path) for pid in started), "a process outlived its launcher"
     finished = {t for t, status in completed_trials(project).items() if status == "COMPLETED"}
     assert 2 <= len(finished) < 8
     saved = {t: (project / f"trial_{t}" / "trial.json").read_bytes() for t in finished}
@@ -214,9 +266,9 @@ def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path):
     assert completed_trials(project) == {t["trial_id"]: "COMPLETED" for t in trials}
     # Only the unfinished trials ran again: the rerun reports them alone, numbered after the finished ones,
     # and the finished trials' files and TensorBoard runs are as the killed search left them.
-    assert re.findall(r"^trial (\d+)/8 ", out, re.M) == [str(k) for k in range(len(finished) + 1, 9)]
+    reported = re.findall(r"^trial (\d+) \((\d+) of 8 done\)", out, re.M)
+    assert [int(n) for _, n in reported] == list(range(len(finished) + 1, 9)), out
+    assert {t for t, _ in reported} == {f"{i}" for i in range(8)} - finished
     assert {t: (project / f"trial_{t}" / "trial.json").read_bytes() for t in finished} == saved
     board = project / "tensorboard"
     assert all(len(os.listdir(board / t / "execution0" / "train")) == 1 for t in finished)
-
-

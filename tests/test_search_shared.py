@@ -1,5 +1,6 @@
 """What a search's processes share through the project folder: a user's hypermodel pickled, and what a worker trusts."""
 
+import importlib
 import os
 import re
 import subprocess
@@ -8,17 +9,17 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import alive
 
-from conftest import alive
 from polykeras.errors import InvalidArgumentError
 from polykeras.search import shared
+from polykeras.search.resolve import resolve
 from polykeras.search.spec import SearchSpec
-from polykeras.search.tasks import resolve
 
 # Process handling and files: once, in the PyTorch pass, whose processes start without compiling anything.
 pytestmark = pytest.mark.any_backend("torch")
 
-USERS_SCRIPT = '''
+USERS_SCRIPT = """
 import logging
 
 import keras
@@ -45,15 +46,16 @@ if __name__ == "__main__":
                               max_epochs=1, workers=1, directory="logs/tune")
     print("statuses", sorted(t["status"] for t in result.trials))
     print("spaces", sorted({tuple(sorted(t["hyperparameters"])) for t in result.trials}))
-'''
+"""
 
 
 @pytest.mark.timeout(300)
 def test_a_scripts_hypermodel_reaches_a_worker_pickled_and_its_script_is_imported_as_mp_main(tmp_path):
     (tmp_path / "widths.py").write_text(USERS_SCRIPT)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run([sys.executable, "widths.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=240)
+    done = subprocess.run(
+        [sys.executable, "widths.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "statuses ['COMPLETED', 'COMPLETED', 'COMPLETED']" in done.stdout
     assert "spaces [('learning_rate', 'units')]" in done.stdout
@@ -82,7 +84,7 @@ def test_a_hypermodel_workers_cannot_import_is_refused_before_any_process_starts
 
 
 # A module whose import leaves a mark: loading the pickle that names it runs its code.
-PLANTED = '''
+PLANTED = """
 import os
 
 import keras
@@ -94,7 +96,7 @@ def build(hp):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     return model
-'''
+"""
 
 
 @pytest.fixture
@@ -123,17 +125,43 @@ def test_a_worker_refuses_a_pickle_others_can_write_before_it_reads_it(planted, 
     os.chmod(pickle, 0o666)  # planted: anyone could have written it
     # The worker cannot import `planted` by name: it would load it from its file, after the pickle's check.
     env = {**os.environ, "KERASTUNER_TUNER_ID": "tuner0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "polykeras.search", os.path.join(spec.project,
-                                                                                  "polykeras_search_spec.json")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "polykeras.search", os.path.join(spec.project, "polykeras_search_spec.json")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr == (f"error: tuner0 cannot start: the hypermodel pickle {pickle} is writable by its group or "
-                           f"by others (mode 0o666); loading it runs code, so it is refused: chmod go-w {pickle}\n")
+    assert done.stderr == (
+        f"error: tuner0 cannot start: the hypermodel pickle {pickle} is writable by its group or "
+        f"by others (mode 0o666); loading it runs code, so it is refused: chmod go-w {pickle}\n"
+    )
     assert not mark.exists()  # no code of the pickle's was loaded
     # The control: once only its owner can write it, a worker loads it, and that runs the module's code.
     os.chmod(pickle, 0o600)
     shared.load_task(spec)
     assert mark.exists()
+
+
+def test_a_worker_refuses_a_module_others_can_write_before_it_imports_it(planted, tmp_path, monkeypatch):
+    spec, mark = planted
+    source = tmp_path / "source"
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(source)])  # as in a worker: not by name
+    importlib.invalidate_caches()
+    monkeypatch.delitem(sys.modules, "planted", raising=False)
+    os.chmod(source / "planted.py", 0o666)  # the pickle is its owner's alone, but not the code it imports
+    with pytest.raises(
+        shared.UntrustedFile,
+        match=r"the hypermodel's module .*planted\.py is writable by its group or by others \(mode 0o666\)",
+    ):
+        shared.load_task(spec)
+    assert not mark.exists()
+    os.chmod(source / "planted.py", 0o644)
+    shared.load_task(spec)  # the control: its module is imported from its file, which runs it
+    assert mark.exists()
+    sys.modules.pop("planted", None)
 
 
 def test_only_files_and_folders_of_this_user_that_nobody_else_can_write_are_trusted(tmp_path):
@@ -145,7 +173,9 @@ def test_only_files_and_folders_of_this_user_that_nobody_else_can_write_are_trus
     os.chmod(path, 0o644)
     shared.check_trusted(str(path), "the pickle")  # its owner's, and only its owner may write it
     os.chmod(path, 0o664)
-    with pytest.raises(shared.UntrustedFile, match=r"the pickle .* is writable by its group or by others \(mode 0o664\)"):
+    with pytest.raises(
+        shared.UntrustedFile, match=r"the pickle .* is writable by its group or by others \(mode 0o664\)"
+    ):
         shared.check_trusted(str(path), "the pickle")
     os.chmod(path, 0o644)
     os.chmod(folder, 0o777)  # anyone could put another file there

@@ -1,18 +1,25 @@
 """KerasTuner's four tuners with what polykeras adds: a working rate found by each, the space file, resumes."""
 
-
 import numpy as np
 import pytest
 
 from polykeras.data import synthetic_polynomial
 from polykeras.search import tuners
 from polykeras.search.spec import SearchSpec
-from polykeras.search.tasks import PolynomialTask, grid_points
+from polykeras.tasks import PolynomialTask, grid_points
 
 
 def _spec(directory, tuner="random", max_trials=4, max_epochs=2, project_name="untitled_project", task=None):
-    return SearchSpec("poly", (task.options() if task else {}), tuner=tuner, max_trials=max_trials,
-                      max_epochs=max_epochs, directory=str(directory), project_name=project_name)
+    return SearchSpec(
+        "poly",
+        (task.options() if task else {}),
+        tuner=tuner,
+        max_trials=max_trials,
+        max_epochs=max_epochs,
+        directory=str(directory),
+        project_name=project_name,
+    )
+
 
 @pytest.mark.any_backend("torch")  # KerasTuner's four tuners; training through them on each backend is tested below
 @pytest.mark.parametrize("name", tuners.TUNERS)
@@ -21,8 +28,9 @@ def test_every_tuner_finds_a_working_rate_for_the_polynomial(tmp_path, name):
     task = PolynomialTask(*PolynomialTask.split(x, y), grid=name == "grid")
     # The grid gets its 13 points, random and Bayesian search 6 trials; Hyperband (factor 9) over 10 epochs
     # plays two brackets, 12 trials.
-    tuner = tuners.make_tuner(_spec(tmp_path, name, max_trials=13 if name == "grid" else 6, max_epochs=10,
-                                    project_name=name), task)
+    tuner = tuners.make_tuner(
+        _spec(tmp_path, name, max_trials=13 if name == "grid" else 6, max_epochs=10, project_name=name), task
+    )
     tuner.search(epochs=10, verbose=0)
     rows = tuners.trial_rows(tuner, 10)
     assert all(status == "COMPLETED" for *_, status in rows)
@@ -33,7 +41,6 @@ def test_every_tuner_finds_a_working_rate_for_the_polynomial(tmp_path, name):
     assert rows[0][2] < 0.05, rows[0]
 
 
-
 def test_unknown_tuner_and_changed_space(tmp_path):
     x, y = synthetic_polynomial([1, 2, 3])
     task = PolynomialTask(*PolynomialTask.split(x, y))
@@ -41,11 +48,13 @@ def test_unknown_tuner_and_changed_space(tmp_path):
         tuners.make_tuner(_spec(tmp_path, "annealing"), task)
     tuners.make_tuner(_spec(tmp_path, max_trials=1), task)
     other = PolynomialTask(*PolynomialTask.split(x, y), lr_range=(1e-2, 0.5))
-    advice = r"changed: learning_rate\); start it again with overwrite=True, or search another project with project_name=NAME$"
+    advice = (
+        r"changed: learning_rate\); start it again with overwrite=True, or search another project with "
+        r"project_name=NAME$"
+    )
     with pytest.raises(ValueError, match=advice):
         tuners.make_tuner(_spec(tmp_path, max_trials=1), other)
     tuners.make_tuner(_spec(tmp_path, max_trials=1), other, overwrite=True)
-
 
 
 @pytest.mark.any_backend
@@ -74,8 +83,6 @@ def test_the_search_space_file_is_never_read_half_written(tmp_path):
         stop.set()
         reader.join()
     assert reads[0] > 100 and not failures, failures[:3]
-
-
 
 
 @pytest.mark.any_backend

@@ -2,8 +2,9 @@
 
 - `run`: `search`, the one call (in this process, over worker processes, or
   as one process of a search across machines), and `SearchResult`;
-- `tasks`: what a search trains, a `HyperModel` per task that carries its own
-  ranges, objective, epochs and data parts; `resolve` for what the user passed;
+- `resolve`: what the user passed, turned into a task once (`polykeras.tasks`
+  holds the built-in ones); `user_tasks`: the tasks on a model of the user's;
+  `parts`: the user's data split into training and validation parts;
 - `spec`: `SearchSpec`, the search described once, which every process loads;
 - `tuners`: KerasTuner's tuners and oracles with what polykeras adds;
 - `progress`: what `on_trial_end` is told of each finished trial;
@@ -15,7 +16,7 @@
 
 `polykeras.search` itself is the function (`polykeras/__init__.py` exports
 it); its modules are imported by their full names, such as
-`from polykeras.search import tasks`.
+`from polykeras.search import tuners`.
 """
 
 from polykeras.search.run import SearchResult, search

@@ -11,6 +11,8 @@ Example:
 
 import time
 
+from polykeras import kerastuner_compat
+
 
 def trial_progress(state, scores, total, objective, seconds):
     """The dict `search` passes to `on_trial_end`, from a trial's saved state (`trial.json`) and the finished scores.
@@ -22,10 +24,17 @@ def trial_progress(state, scores, total, objective, seconds):
     scores = [s for s in scores if s is not None]
     best = (min if objective.direction == "min" else max)(scores) if scores else None
     values = state["hyperparameters"]["values"]
-    return {"number": number, "total": total, "trial_id": state["trial_id"],
-            "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
-            "score": state.get("score"), "best_score": best, "objective": objective.name,
-            "seconds": seconds, "status": state["status"]}
+    return {
+        "number": number,
+        "total": total,
+        "trial_id": state["trial_id"],
+        "hyperparameters": kerastuner_compat.public_values(values),
+        "score": state.get("score"),
+        "best_score": best,
+        "objective": objective.name,
+        "seconds": seconds,
+        "status": state["status"],
+    }
 
 
 def finished_scores(oracle, total):
@@ -68,10 +77,11 @@ class TrialFollower:
         self.last = time.perf_counter()
 
     def _finished(self):
-        from polykeras import kerastuner_compat
-
-        return {trial_id: state for trial_id, state in kerastuner_compat.saved_trials(self.project_dir).items()
-                if state.get("status") == "COMPLETED"}
+        return {
+            trial_id: state
+            for trial_id, state in kerastuner_compat.saved_trials(self.project_dir).items()
+            if state.get("status") == "COMPLETED"
+        }
 
     def poll(self):
         if self.on_trial_end is None:

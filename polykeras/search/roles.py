@@ -16,18 +16,26 @@ of them; what polykeras adds to each role:
 
 `python -m polykeras.search SPEC` (`main`) is one chief or worker of a search
 that `polykeras.search.supervisor` started: it checks the spec and the files
-it names (`polykeras.search.shared`) before it loads Keras, then loads the
-task from them without preparing the search again.
+it names (`polykeras.search.shared`) before it reads any of them, then loads
+the task from them without preparing the search again.
 """
 
 import _thread
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 
+import grpc
+
+from polykeras import kerastuner_compat
 from polykeras.errors import InvalidArgumentError, RunError
+from polykeras.search import shared
+from polykeras.search.progress import reporter
+from polykeras.search.spec import SearchSpec
+from polykeras.search.tuners import make_tuner, run_trials
 
 # How long a worker's call waits for a chief that is being started again, in all.
 RECONNECT_SECONDS = 600
@@ -59,8 +67,6 @@ class ReconnectingOracle:
             return attribute
 
         def call(*args, **kwargs):
-            import grpc
-
             deadline = time.monotonic() + self._seconds
             while True:
                 try:
@@ -89,8 +95,6 @@ def keep_ongoing_trials(oracle):
     Args:
         oracle: A reloaded KerasTuner oracle (the chief's).
     """
-    from polykeras import kerastuner_compat
-
     for tuner_id, trial_id in kerastuner_compat.saved_ongoing_trials(oracle).items():
         trial = oracle.trials.get(trial_id)
         if trial is not None and trial.status == "RUNNING":
@@ -129,14 +133,15 @@ class Watchdog:
         return self.clock() - last >= self.seconds
 
     def _watch(self):
-        from polykeras import kerastuner_compat
-
         while not self._stopped.wait(self.poll):
             if self.due():
                 ongoing = kerastuner_compat.ongoing_trials(self.oracle)
                 running = {f"{t.trial_id} ({tuner})" for tuner, t in ongoing.items()}
-                running |= {t.trial_id for t in self.oracle.trials.values() if t.status == "RUNNING"
-                            and t not in ongoing.values()}
+                running |= {
+                    t.trial_id
+                    for t in self.oracle.trials.values()
+                    if t.status == "RUNNING" and t not in ongoing.values()
+                }
                 self.open_trials = ", ".join(sorted(running)) or "none started"
                 _thread.interrupt_main()
                 return
@@ -154,7 +159,7 @@ def take_part(role, spec, task, on_trial_end=None, total=None, overwrite=False):
     Args:
         role: `"chief"`, or a worker's tuner id (`"tuner0"`, ...).
         spec: The search's `SearchSpec`.
-        task: Its task (`polykeras.search.tasks`).
+        task: Its task (`polykeras.tasks`, `polykeras.search.user_tasks`).
         on_trial_end: Called with `progress.trial_progress`'s dict for each
             trial this worker finishes, numbered by the chief's finished trials.
         total: The planned number of trials, for `on_trial_end`.
@@ -167,25 +172,30 @@ def take_part(role, spec, task, on_trial_end=None, total=None, overwrite=False):
     Raises:
         RunError: in the chief, after `spec.chief_timeout` seconds without a call.
     """
-    from polykeras import kerastuner_compat
-    from polykeras.search.progress import reporter
-    from polykeras.search.tuners import make_tuner, run_trials
-
     tuner = make_tuner(spec, task, overwrite=overwrite and role == "chief")
     if role != "chief":
         kerastuner_compat.reconnecting(tuner, ReconnectingOracle)
         run_trials(tuner, spec, reporter(tuner.oracle, total, task.objective, on_trial_end), write_config=False)
         return None
     keep_ongoing_trials(tuner.oracle)
+    logger.info(
+        "chief: serving the search's oracle on %s:%s; the workers ask it for trials (it stops after %g s without a "
+        "call while trials are unfinished)",
+        os.environ.get("KERASTUNER_ORACLE_IP"),
+        os.environ.get("KERASTUNER_ORACLE_PORT"),
+        spec.chief_timeout,
+    )
     watchdog = Watchdog(tuner.oracle, spec.chief_timeout, clock=tuner.oracle.clock)
     try:
         run_trials(tuner, spec)  # serves the oracle until the workers are done
     except KeyboardInterrupt:
         if watchdog.open_trials is None:
             raise
-        raise RunError(f"no worker called the chief for {spec.chief_timeout:g} s and the search is unfinished "
-                       f"(open trials: {watchdog.open_trials}); the chief stops. Start the workers again "
-                       f"with the same KERASTUNER_TUNER_ID, and the chief, to resume.") from None
+        raise RunError(
+            f"no worker called the chief for {spec.chief_timeout:g} s and the search is unfinished "
+            f"(open trials: {watchdog.open_trials}); the chief stops. Start the workers again "
+            f"with the same KERASTUNER_TUNER_ID, and the chief, to resume."
+        ) from None
     finally:
         watchdog.stop()
     return tuner
@@ -195,14 +205,9 @@ def main(argv=None):
     """`python -m polykeras.search SPEC`: one chief or worker, with KerasTuner's variables set.
 
     Bad input (an unreadable spec, a file it names that is not to be trusted)
-    is one `error:` line and exit code 2, found before Keras is loaded; a run
-    that fails is one line and exit code 1.
+    is one `error:` line and exit code 2, found before anything is read from
+    the files; a run that fails is one line and exit code 1.
     """
-    import os
-
-    from polykeras.search import shared
-    from polykeras.search.spec import SearchSpec
-
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
     try:
         (path,) = argv if argv is not None else sys.argv[1:]
@@ -211,8 +216,12 @@ def main(argv=None):
     except (InvalidArgumentError, OSError, ValueError, TypeError) as e:
         print(f"error: {role or 'a search process'} cannot start: {e}", file=sys.stderr)
         return 2
-    logger.info("%s (pid %d) sees devices: CUDA_VISIBLE_DEVICES=%s", role, os.getpid(),
-                os.environ.get("CUDA_VISIBLE_DEVICES", "(all)"))
+    logger.info(
+        "%s (pid %d) sees devices: CUDA_VISIBLE_DEVICES=%s",
+        role,
+        os.getpid(),
+        os.environ.get("CUDA_VISIBLE_DEVICES", "(all)"),
+    )
     try:
         take_part(role, spec, shared.load_task(spec))
     except RunError as e:

@@ -1,7 +1,7 @@
 """`search`, the learning-rate search as one call, in this process or over worker processes; and `SearchResult`.
 
 `search` checks its arguments, resolves the task and splits its data once
-(`polykeras.search.tasks`), describes the search in a `SearchSpec`, then runs
+(`polykeras.search.resolve`), describes the search in a `SearchSpec`, then runs
 it here, or writes the spec and the task's files to the project folder and
 supervises a chief and workers that load them (`polykeras.search.supervisor`),
 or, with KerasTuner's variables set, takes part as one chief or worker of a
@@ -16,11 +16,13 @@ import time
 import keras
 import keras_tuner
 
-from polykeras import backend
-from polykeras.checks import check_int, check_number, make_optimizer
-from polykeras.errors import InvalidArgumentError
-from polykeras.search import roles, shared, supervisor, tasks, tuners
+from polykeras import tasks
+from polykeras.checks import check_int, check_number
+from polykeras.errors import InvalidArgumentError, RunError
+from polykeras.optimizers import make_optimizer
+from polykeras.search import roles, shared, supervisor, tuners
 from polykeras.search.progress import reporter
+from polykeras.search.resolve import is_user_model, resolve
 from polykeras.search.spec import SearchSpec
 
 CHIEF_TIMEOUT_SECONDS = 1800  # keras-tuner#915: KerasTuner's chief waits forever
@@ -32,8 +34,8 @@ class SearchResult:
     """What `search` found.
 
     Attributes:
-        best_hyperparameters: The best trial's values, such as `{"learning_rate": 0.0031}`.
-        best_score: Its objective value (None if no trial completed).
+        best_hyperparameters: The best completed trial's values, such as `{"learning_rate": 0.0031}`.
+        best_score: Its objective value.
         objective: The objective's name (`val_loss` or `val_accuracy`).
         trials: One dict per trial, best first: `trial_id`, `hyperparameters`,
             `score`, `epochs` (its budget) and `status`.
@@ -56,14 +58,35 @@ class SearchResult:
 
     @classmethod
     def from_tuner(cls, tuner, max_epochs, log_dir, seconds):
-        trials = [{"trial_id": t, "hyperparameters": hp, "score": None if score is None else float(score),
-                   "epochs": epochs, "status": status}
-                  for t, hp, score, epochs, status in tuners.trial_rows(tuner, max_epochs)]
-        best = {k: v for k, v in tuner.get_best_hyperparameters(1)[0].values.items() if not k.startswith("tuner/")}
-        return cls(best_hyperparameters=best, best_score=next((t["score"] for t in trials if t["score"] is not None), None),
-                   objective=tuner.oracle.objective.name, trials=trials,
-                   trained_epochs=tuners.trained_epochs(tuner, max_epochs), seconds=seconds, log_dir=log_dir,
-                   tuner=tuner, max_epochs=max_epochs)
+        """The result of the trials `tuner`'s oracle holds.
+
+        Raises:
+            RunError: when no trial completed with a score: a failed trial is never the best.
+        """
+        trials = [
+            {
+                "trial_id": t,
+                "hyperparameters": hp,
+                "score": None if score is None else float(score),
+                "epochs": epochs,
+                "status": status,
+            }
+            for t, hp, score, epochs, status in tuners.trial_rows(tuner, max_epochs)
+        ]
+        best = next((t for t in trials if t["status"] == "COMPLETED" and t["score"] is not None), None)
+        if best is None:
+            raise RunError(f"no trial completed ({len(trials)} ended): {tuners.first_failure(tuner)}")
+        return cls(
+            best_hyperparameters=best["hyperparameters"],
+            best_score=best["score"],
+            objective=tuner.oracle.objective.name,
+            trials=trials,
+            trained_epochs=tuners.trained_epochs(tuner, max_epochs),
+            seconds=seconds,
+            log_dir=log_dir,
+            tuner=tuner,
+            max_epochs=max_epochs,
+        )
 
     def best_model(self, epochs=None, verbose=0):
         """Builds the best trial's model afresh and trains it for `epochs` (default: the search's `max_epochs`).
@@ -77,14 +100,43 @@ class SearchResult:
         return model
 
     def as_json(self):
-        return {"best_hyperparameters": self.best_hyperparameters, "best_score": self.best_score,
-                "objective": self.objective, "trials": self.trials, "trained_epochs": self.trained_epochs,
-                "search_seconds": self.seconds, "log_dir": self.log_dir}
+        return {
+            "best_hyperparameters": self.best_hyperparameters,
+            "best_score": self.best_score,
+            "objective": self.objective,
+            "trials": self.trials,
+            "trained_epochs": self.trained_epochs,
+            "search_seconds": self.seconds,
+            "log_dir": self.log_dir,
+        }
 
 
-def search(task, x=None, y=None, *, tuner="hyperband", max_trials=10, max_epochs=None, directory="logs/tune",
-           project_name=None, overwrite=False, lr_range=None, optimizers=None, seed=0, from_lr_find=False, verbose=0,
-           workers=0, port=0, devices=None, chief_timeout=CHIEF_TIMEOUT_SECONDS, on_trial_end=None, **model_options):
+def search(
+    task,
+    x=None,
+    y=None,
+    *,
+    tuner="hyperband",
+    max_trials=10,
+    max_epochs=None,
+    directory="logs/tune",
+    project_name=None,
+    overwrite=False,
+    lr_range=None,
+    optimizers=None,
+    seed=0,
+    from_lr_find=False,
+    verbose=0,
+    workers=0,
+    port=0,
+    devices=None,
+    chief_timeout=CHIEF_TIMEOUT_SECONDS,
+    on_trial_end=None,
+    validation_data=None,
+    validation_split=None,
+    batch_size=None,
+    objective=None,
+):
     """Searches the learning rate (and optionally the optimizer) of `task` with KerasTuner.
 
     Running the same search again continues it: finished trials are not
@@ -102,11 +154,11 @@ def search(task, x=None, y=None, *, tuner="hyperband", max_trials=10, max_epochs
 
     Args:
         task: A compiled `keras.Model` (each trial trains a fresh clone, see
-            `tasks.ModelTask`); a KerasTuner `HyperModel` or a `build(hp)`
-            function that returns a compiled model (`tasks.BuiltTask`); or
-            `"poly"` (the polynomial, objective `val_loss`) or `"mnist"`
+            `user_tasks.ModelTask`); a KerasTuner `HyperModel` or a `build(hp)`
+            function that returns a compiled model (`user_tasks.HypermodelTask`);
+            or `"poly"` (the polynomial, objective `val_loss`) or `"mnist"`
             (the MLP, objective `val_accuracy`).
-        x: A model's training inputs, or a task's data (see `tasks.task_data`).
+        x: A model's training inputs, or a task's data (see `polykeras.tasks.get`).
         y: A model's training targets.
         tuner: `"hyperband"`, `"random"`, `"bayesian"` or `"grid"`.
         max_trials: Trials at most (all but Hyperband).
@@ -132,16 +184,21 @@ def search(task, x=None, y=None, *, tuner="hyperband", max_trials=10, max_epochs
         on_trial_end: Called with a dict for each finished trial: `number`,
             `total`, `trial_id`, `hyperparameters`, `score`, `best_score`,
             `objective`, `seconds`, `status` (`progress.trial_progress`).
-        **model_options: For a model or hypermodel of the user's:
-            `validation_data`, `validation_split` (default 0.2),
-            `batch_size` (default 32) and `objective` (default `"val_loss"`).
+        validation_data: For a model of the user's: `(x, y)` to validate on.
+        validation_split: For a model of the user's without
+            `validation_data`: the last share of `x` and `y` validated on
+            (default 0.2).
+        batch_size: For a model of the user's: `fit`'s (default 32).
+        objective: For a model of the user's: what the search optimises, a
+            metric its trials log (default `"val_loss"`; checked before any
+            trial), or a `keras_tuner.Objective`.
 
     Returns:
         A `SearchResult`; None in a worker of a search over several machines.
 
     Raises:
         InvalidArgumentError: for any bad argument, before anything is trained.
-        RunError: when a process of a distributed search fails for good.
+        RunError: when no trial completed, or a process of a distributed search fails for good.
 
     Example:
 
@@ -152,12 +209,34 @@ def search(task, x=None, y=None, *, tuner="hyperband", max_trials=10, max_epochs
     """
     start = time.perf_counter()
     role = os.environ.get("KERASTUNER_TUNER_ID")
-    check_arguments(tuner, max_trials, max_epochs, optimizers, seed, workers, port, chief_timeout)
-    found = tasks.resolve(task, x, y, max_epochs=max_epochs, lr_range=lr_range, optimizers=optimizers,
-                          grid=tuner == "grid", seed=seed, **model_options)
-    spec = SearchSpec(found.task_name, {}, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs or found.max_epochs,
-                      directory=os.fspath(directory), project_name=project_name or default_project_name(task),
-                      overwrite=overwrite, seed=seed, verbose=verbose, chief_timeout=chief_timeout)
+    _check_arguments(tuner, max_trials, max_epochs, optimizers, seed, workers, port, chief_timeout)
+    found = resolve(
+        task,
+        x,
+        y,
+        max_epochs=max_epochs,
+        lr_range=lr_range,
+        optimizers=optimizers,
+        grid=tuner == "grid",
+        seed=seed,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        batch_size=batch_size,
+        objective=objective,
+    )
+    spec = SearchSpec(
+        found.task_name,
+        {},
+        tuner=tuner,
+        max_trials=max_trials,
+        max_epochs=found.max_epochs,
+        directory=os.fspath(directory),
+        project_name=project_name or default_project_name(task),
+        overwrite=overwrite,
+        seed=seed,
+        verbose=verbose,
+        chief_timeout=chief_timeout,
+    )
     _make_project(spec)
     if from_lr_find:
         centre_on_lr_find(found, seed)
@@ -171,8 +250,16 @@ def search(task, x=None, y=None, *, tuner="hyperband", max_trials=10, max_epochs
         if port:
             supervisor.check_port_free(port)
         searched = tuners.make_tuner(spec, found)  # checks the space against the project's, clears it with overwrite
-        supervisor.supervise(shared.share(spec, found), spec, workers, port=port, devices=devices, total=total,
-                             objective=found.objective, on_trial_end=on_trial_end)
+        supervisor.supervise(
+            shared.share(spec, found),
+            spec,
+            workers,
+            port=port,
+            devices=devices,
+            total=total,
+            objective=found.objective,
+            on_trial_end=on_trial_end,
+        )
         searched.oracle.reload()  # the trials the chief's oracle saved
     else:
         searched = tuners.make_tuner(spec, found)
@@ -180,9 +267,17 @@ def search(task, x=None, y=None, *, tuner="hyperband", max_trials=10, max_epochs
     return SearchResult.from_tuner(searched, spec.max_epochs, spec.board, time.perf_counter() - start)
 
 
-def check_arguments(tuner="hyperband", max_trials=10, max_epochs=None, optimizers=None, seed=0, workers=0, port=0,
-                    chief_timeout=CHIEF_TIMEOUT_SECONDS):
-    """Raises `InvalidArgumentError` for any bad argument of `search` but the task and its data, before anything runs."""
+def _check_arguments(
+    tuner="hyperband",
+    max_trials=10,
+    max_epochs=None,
+    optimizers=None,
+    seed=0,
+    workers=0,
+    port=0,
+    chief_timeout=CHIEF_TIMEOUT_SECONDS,
+):
+    """Raises `InvalidArgumentError` for a bad argument of `search` other than the task and its data."""
     tuners.check_tuner(tuner)
     check_int(max_trials, "max_trials")
     if max_epochs is not None:
@@ -199,16 +294,17 @@ def _make_project(spec):
     try:
         os.makedirs(spec.project, exist_ok=True)
     except OSError as e:
-        raise InvalidArgumentError(f"directory cannot be written ({e.strerror}). Received: directory="
-                                   f"{spec.directory!r}", "directory") from None
+        raise InvalidArgumentError(
+            f"directory cannot be written ({e.strerror}). Received: directory={spec.directory!r}", "directory"
+        ) from None
 
 
 def centre_on_lr_find(task, seed):
-    """Sets the task's range to a decade either side of `lr_find`'s suggestion, clipped to the task's sweep."""
-    from polykeras.lr_finder.finder import sweep_task
+    """Sets the task's range to a decade either side of its `lr_find` suggestion.
 
-    backend.set_random_seed(seed)
-    found = sweep_task(task, seed=seed)
+    Clipped to a built-in task's search range, or to a model's sweep.
+    """
+    found = task.lr_find(seed=seed)
     low, high = task.learning_rates if task.task_name in tasks.BUILT_IN else task.lr_find_rates
     centre = min(max(found.suggestion, low), high)
     task.lr_range = (max(low, centre / 10), min(high, centre * 10))
@@ -221,4 +317,4 @@ def default_project_name(task):
         return task.name
     if isinstance(task, keras_tuner.HyperModel):
         return type(task).__name__
-    return getattr(task, "__name__", "hypermodel") if tasks.is_users(task) else task
+    return getattr(task, "__name__", "hypermodel") if is_user_model(task) else task

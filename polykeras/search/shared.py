@@ -15,19 +15,20 @@ as ssh trusts a key file: owned by the user it runs as, writable by nobody
 else, in a folder nobody else can write to (`check_trusted`), and refuses it
 otherwise, before reading it. The launcher writes it readable by its owner
 alone.
-
-This module imports no backend: a worker checks what it is given before it
-loads Keras.
 """
 
-import importlib
 import importlib.util
 import os
 import pickle
 import stat
 import sys
 
+import keras_tuner
+
+from polykeras.data import load_arrays, save_arrays
 from polykeras.errors import InvalidArgumentError
+from polykeras.saving import load_model, save_model
+from polykeras.search.resolve import TASKS
 from polykeras.search.spec import SearchSpec
 
 DATA_FILE = "polykeras_data.npz"
@@ -49,13 +50,17 @@ def check_trusted(path, what):
     for target, kind in ((path, what), (os.path.dirname(os.path.abspath(path)), f"the folder of {what}")):
         info = os.stat(target)
         if info.st_uid != os.getuid():
-            raise UntrustedFile(f"{kind} {target} belongs to user id {info.st_uid}, not to this user "
-                                f"({os.getuid()}); loading it runs code, so it is refused")
+            raise UntrustedFile(
+                f"{kind} {target} belongs to user id {info.st_uid}, not to this user "
+                f"({os.getuid()}); loading it runs code, so it is refused"
+            )
         sticky = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
-            raise UntrustedFile(f"{kind} {target} is writable by its group or by others (mode "
-                                f"{stat.S_IMODE(info.st_mode):#o}); loading it runs code, so it is refused: "
-                                f"chmod go-w {target}")
+            raise UntrustedFile(
+                f"{kind} {target} is writable by its group or by others (mode "
+                f"{stat.S_IMODE(info.st_mode):#o}); loading it runs code, so it is refused: "
+                f"chmod go-w {target}"
+            )
 
 
 def share(spec, task):
@@ -66,8 +71,6 @@ def share(spec, task):
             `.keras` with `safe_mode=True`, a hypermodel that cannot be pickled,
             or inputs given as a dict (which the data file does not hold).
     """
-    from polykeras.data import save_arrays
-
     os.makedirs(spec.project, exist_ok=True)
     save_arrays(os.path.join(spec.project, DATA_FILE), *task.train, validation_data=task.validation)
     files = {"data": DATA_FILE}
@@ -80,16 +83,16 @@ def share(spec, task):
 
 
 def _share_model(model, project):
-    from polykeras.saving import load_model, save_model
-
     path = os.path.join(project, MODEL_FILE)
     try:
         save_model(model, path)
         load_model(path)
     except Exception as e:  # a model that does not round-trip cannot reach the workers
-        raise InvalidArgumentError(f"workers need the model saved and loaded as .keras (safe_mode=True), which "
-                                   f"failed: {type(e).__name__}: {e}. Received: model={model.name!r}",
-                                   "task") from None
+        raise InvalidArgumentError(
+            f"workers need the model saved and loaded as .keras (safe_mode=True), which "
+            f"failed: {type(e).__name__}: {e}. Received: model={model.name!r}",
+            "task",
+        ) from None
     return MODEL_FILE
 
 
@@ -106,8 +109,6 @@ def _share_hypermodel(hypermodel, project):
         InvalidArgumentError: when it cannot be pickled, or lives in an
             interactive session (no file to import it from).
     """
-    import keras_tuner
-
     kind = type(hypermodel) if isinstance(hypermodel, keras_tuner.HyperModel) else hypermodel
     file = getattr(sys.modules.get(kind.__module__), "__file__", None)
     try:
@@ -115,15 +116,19 @@ def _share_hypermodel(hypermodel, project):
             raise ValueError("it is defined in an interactive session; define it in a module or a script file")
         blob = pickle.dumps(hypermodel)
     except Exception as e:  # lambdas, local functions and classes, unpicklable state
-        raise InvalidArgumentError(f"workers need the hypermodel pickled, which failed: {e}. Received: "
-                                   f"task={hypermodel!r}", "task") from None
+        raise InvalidArgumentError(
+            f"workers need the hypermodel pickled, which failed: {e}. Received: task={hypermodel!r}", "task"
+        ) from None
     path = os.path.join(project, HYPERMODEL_FILE)
     if os.path.exists(path):
         os.remove(path)  # written anew, with this mode
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
         f.write(blob)
-    return {"hypermodel": HYPERMODEL_FILE, "hypermodel_module": kind.__module__,
-            "hypermodel_source": file and os.path.abspath(file)}
+    return {
+        "hypermodel": HYPERMODEL_FILE,
+        "hypermodel_module": kind.__module__,
+        "hypermodel_source": file and os.path.abspath(file),
+    }
 
 
 def check_spec(spec):
@@ -141,15 +146,10 @@ def _importable(name):
 
 def load_task(spec):
     """The task of `spec`, from its files: the data parts, and the model or the hypermodel (checked first)."""
-    from polykeras.data import load_arrays
-    from polykeras.search.tasks import TASKS
-
     check_spec(spec)
     x, y, validation = load_arrays(spec.file("data"))
     parts = ((x, y), validation)
     if spec.task == "model":
-        from polykeras.saving import load_model
-
         return TASKS["model"](load_model(spec.file("model")), *parts, **spec.task_options)
     if spec.task == "hypermodel":
         return TASKS["hypermodel"](_load_hypermodel(spec), *parts, **spec.task_options)

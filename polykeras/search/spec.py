@@ -29,7 +29,7 @@ class SearchSpec:
 
     Attributes:
         task: The task's name: `"poly"`, `"mnist"`, `"model"` or `"hypermodel"`
-            (`polykeras.search.tasks.TASKS`).
+            (`polykeras.search.resolve.TASKS`).
         task_options: Everything beside the data that makes the task again
             (`Task.options()`: its range, optimizers, batch size, objective...).
         tuner: `"hyperband"`, `"random"`, `"bayesian"` or `"grid"`.

@@ -15,17 +15,16 @@ and then, until they are done:
   chief none.
 
 Every process it starts it stops by its PID before returning or raising, and
-each dies with it (Linux's parent-death signal), so a launcher killed even
-by SIGKILL leaves no chief waiting for workers that will never come. What it
+each dies with it (Linux's parent-death signal, asked for by
+`die_with_parent.py` before it becomes the chief or a worker), so a launcher
+killed even by SIGKILL leaves no chief waiting for workers that will never come. What it
 starts and restarts goes to the `polykeras.search.supervisor` logger at INFO;
 each process writes to `<project>/processes/<id>.log`.
 """
 
-import ctypes
 import glob
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +38,7 @@ MAX_WORKER_RESTARTS = 3
 MAX_CHIEF_RESTARTS = 3
 CHIEF_START_SECONDS = 120
 POLL_SECONDS = 0.2
+DIE_WITH_PARENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "die_with_parent.py")
 logger = logging.getLogger(__name__)
 
 
@@ -78,12 +78,6 @@ def device_environment(devices, workers):
     return {"chief": {"CUDA_VISIBLE_DEVICES": ""}, **chosen}
 
 
-def _die_with_parent():
-    """In the child, before exec: SIGKILL when the process that started it dies (Linux's PR_SET_PDEATHSIG)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-
-
 class Processes:
     """The chief and workers of one search, each logging to `<project>/processes/<id>.log`.
 
@@ -95,9 +89,23 @@ class Processes:
     """
 
     def __init__(self, spec_path, logs, port, devices):
-        self.command = [sys.executable, "-m", "polykeras.search", spec_path]
-        self.env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
-                    "TF_CPP_MIN_LOG_LEVEL": "3"}
+        # Each process asks to die with this one, then becomes `python -m polykeras.search SPEC` (same PID).
+        self.command = [
+            sys.executable,
+            "-I",
+            DIE_WITH_PARENT,
+            str(os.getpid()),
+            sys.executable,
+            "-m",
+            "polykeras.search",
+            spec_path,
+        ]
+        self.env = {
+            **os.environ,
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": str(port),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
         self.logs, self.devices = logs, devices
         os.makedirs(self.logs, exist_ok=True)
         self.running = {}
@@ -106,12 +114,13 @@ class Processes:
     def start(self, tuner_id):
         env = {**self.env, **self.devices.get(tuner_id, {}), "KERASTUNER_TUNER_ID": tuner_id}
         with open(os.path.join(self.logs, f"{tuner_id}.log"), "a", encoding="utf-8") as log:
-            process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       preexec_fn=_die_with_parent)
+            process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.running[tuner_id] = process
         self.started.append(process)
         device = self.devices.get(tuner_id, {}).get("CUDA_VISIBLE_DEVICES")
-        logger.info("%s: pid %d%s", tuner_id, process.pid, "" if device is None else f" (CUDA_VISIBLE_DEVICES={device!r})")
+        logger.info(
+            "%s: pid %d%s", tuner_id, process.pid, "" if device is None else f" (CUDA_VISIBLE_DEVICES={device!r})"
+        )
         return process
 
     def last_line(self, tuner_id):
@@ -168,16 +177,18 @@ def supervise(spec_path, spec, workers, *, port=0, devices=None, total=None, obj
     port = port or free_port()
     check_port_free(port)
     devices = visible_accelerators() if devices is None else list(devices)
-    processes = Processes(spec_path, os.path.join(spec.project, "processes"), port,
-                          device_environment(devices, workers))
+    processes = Processes(
+        spec_path, os.path.join(spec.project, "processes"), port, device_environment(devices, workers)
+    )
     logs = processes.logs
     follower = TrialFollower(spec.project, total, objective, on_trial_end)
     start = time.perf_counter()
     try:
         chief = _start_chief(processes, port)
         if chief.returncode is not None:
-            raise RunError(f"the chief exited with code {chief.returncode}: {processes.last_line('chief')}; "
-                           f"see {logs}/chief.log")
+            raise RunError(
+                f"the chief exited with code {chief.returncode}: {processes.last_line('chief')}; see {logs}/chief.log"
+            )
         worker_ids = [f"tuner{i}" for i in range(workers)]
         restarts = dict.fromkeys(["chief", *worker_ids], 0)
 
@@ -187,14 +198,28 @@ def supervise(spec_path, spec, workers, *, port=0, devices=None, total=None, obj
             if code == 2:  # bad input: starting it again would not change it
                 raise RunError(f"{who} refused its input: {processes.last_line(name)}")
             if restarts[name] == limit:
-                raise RunError(f"{who} failed {limit + 1} times (last exit code {code}); "
-                               f"search stopped, see {logs}/{name}.log")
+                raise RunError(
+                    f"{who} failed {limit + 1} times (last exit code {code}); search stopped, see {logs}/{name}.log"
+                )
             restarts[name] += 1
-            logger.info("%s exited with code %s; starting it again %s (restart %d of %d), %s", name, code, where,
-                        restarts[name], limit, meanwhile)
+            logger.info(
+                "%s exited with code %s; starting it again %s (restart %d of %d), %s",
+                name,
+                code,
+                where,
+                restarts[name],
+                limit,
+                meanwhile,
+            )
 
         for tuner_id in worker_ids:
             processes.start(tuner_id)
+        logger.info(
+            "the chief listens on 127.0.0.1:%d; %d workers start (each loads Keras, then asks it for trials: "
+            "the first finished trial is reported when it ends)",
+            port,
+            workers,
+        )
         finished = set()
         while len(finished) < len(worker_ids):
             time.sleep(POLL_SECONDS)

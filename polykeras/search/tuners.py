@@ -14,8 +14,8 @@ Example:
 
 >>> import tempfile
 >>> from polykeras.search.spec import SearchSpec
->>> from polykeras.search.tasks import resolve
->>> task = resolve("poly", max_epochs=2)
+>>> from polykeras import tasks
+>>> task = tasks.get("poly", max_epochs=2)
 >>> spec = SearchSpec("poly", task.options(), tuner="random", max_trials=2, max_epochs=2, directory=tempfile.mkdtemp())
 >>> planned_trials(spec, task)
 2
@@ -33,8 +33,8 @@ from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
 from polykeras import kerastuner_compat
 from polykeras.atomic import write_text
-from polykeras.errors import InvalidArgumentError
-from polykeras.search.tasks import grid_points
+from polykeras.errors import InvalidArgumentError, RunError
+from polykeras.tasks import grid_points
 from polykeras.tensorboard import EventWriter, TensorBoard
 
 logger = logging.getLogger(__name__)
@@ -63,19 +63,22 @@ def make_tuner(spec, task, overwrite=None):
     check_tuner(spec.tuner)
     overwrite = spec.overwrite if overwrite is None else overwrite
     check_search_space(task, spec.project, overwrite, spec.tuner)
-    common = dict(directory=spec.directory, project_name=spec.project_name, overwrite=overwrite)
-    oracle = dict(objective=task.objective, seed=spec.seed)
-    said = io.StringIO()
-    with contextlib.redirect_stdout(said):  # KerasTuner prints "Reloading Tuner from ..."
+    project = dict(directory=spec.directory, project_name=spec.project_name, overwrite=overwrite)
+    oracle_arguments = dict(objective=task.objective, seed=spec.seed)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # KerasTuner prints "Reloading Tuner from ..."
         if spec.tuner == "hyperband":
-            tuner = _Hyperband(_HyperbandOracle(max_epochs=spec.max_epochs, factor=HYPERBAND_FACTOR, **oracle), task,
-                               **common)
+            oracle = _HyperbandOracle(max_epochs=spec.max_epochs, factor=HYPERBAND_FACTOR, **oracle_arguments)
+            tuner = _Hyperband(oracle, task, **project)
         else:
-            oracle_class = {"random": _RandomSearchOracle, "bayesian": _BayesianOptimizationOracle,
-                            "grid": _GridSearchOracle}[spec.tuner]
-            tuner = _Tuner(oracle_class(max_trials=spec.max_trials, **oracle), task, **common)
-    if said.getvalue().strip():
-        logger.debug("%s", said.getvalue().strip())
+            oracle_class = {
+                "random": _RandomSearchOracle,
+                "bayesian": _BayesianOptimizationOracle,
+                "grid": _GridSearchOracle,
+            }[spec.tuner]
+            tuner = _Tuner(oracle_class(max_trials=spec.max_trials, **oracle_arguments), task, **project)
+    if printed.getvalue().strip():
+        logger.debug("%s", printed.getvalue().strip())
     save_search_space(task, spec.project, spec.tuner)
     return tuner
 
@@ -95,8 +98,7 @@ class _ReportsTrials:
             self.trial_callback(self.oracle.get_trial(trial.trial_id), time.perf_counter() - self._trial_start)
 
 
-class _Tuner(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerastuner_compat.AtomicTuner,
-             keras_tuner.Tuner):
+class _Tuner(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerastuner_compat.AtomicTuner, keras_tuner.Tuner):
     """KerasTuner's `Tuner` with what polykeras adds: progress, HParams on every backend, atomic state files.
 
     KerasTuner's `RandomSearch`, `BayesianOptimization` and `GridSearch` are
@@ -104,8 +106,13 @@ class _Tuner(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerastuner
     """
 
 
-class _Hyperband(_ReportsTrials, kerastuner_compat.HParamsOnEveryBackend, kerastuner_compat.AtomicTuner,
-                 kerastuner_compat.HyperbandOnItsOracle, keras_tuner.Hyperband):
+class _Hyperband(
+    _ReportsTrials,
+    kerastuner_compat.HParamsOnEveryBackend,
+    kerastuner_compat.AtomicTuner,
+    kerastuner_compat.HyperbandOnItsOracle,
+    keras_tuner.Hyperband,
+):
     """KerasTuner's `Hyperband` tuner (it continues trials from checkpoints) on polykeras's `_HyperbandOracle`."""
 
 
@@ -157,8 +164,9 @@ def planned_trials(spec, task):
     Computed from the spec, so that a worker, whose oracle is the chief's, knows it too.
     """
     if spec.tuner == "hyperband":
-        oracle = keras_tuner.oracles.HyperbandOracle(objective=task.objective, max_epochs=spec.max_epochs,
-                                                     factor=HYPERBAND_FACTOR)
+        oracle = keras_tuner.oracles.HyperbandOracle(
+            objective=task.objective, max_epochs=spec.max_epochs, factor=HYPERBAND_FACTOR
+        )
         return kerastuner_compat.hyperband_trials(oracle)
     if spec.tuner == "grid":
         return min(spec.max_trials, len(grid_points(*task.lr_range)) * max(1, len(task.optimizers)))
@@ -182,7 +190,9 @@ def check_search_space(task, project_dir, overwrite, tuner):
         changed = sorted(k for k in {*saved, *space} if saved.get(k) != space.get(k))
         raise InvalidArgumentError(
             f"the project {project_dir} was searched over another space (changed: {', '.join(changed)}); "
-            "start it again with overwrite=True, or search another project with project_name=NAME", "overwrite")
+            "start it again with overwrite=True, or search another project with project_name=NAME",
+            "overwrite",
+        )
 
 
 def save_search_space(task, project_dir, tuner):
@@ -199,23 +209,51 @@ def write_hparams_config(log_dir, task):
     dashboard the true domain (`RealInterval`, sampled log-uniformly).
     """
     low, high = task.lr_range
-    hparams = [hparams_summary.HParam("learning_rate", hparams_summary.RealInterval(float(low), float(high)),
-                                      description="log-uniform")]
+    hparams = [
+        hparams_summary.HParam(
+            "learning_rate", hparams_summary.RealInterval(float(low), float(high)), description="log-uniform"
+        )
+    ]
     if len(task.optimizers) > 1:
         hparams.append(hparams_summary.HParam("optimizer", hparams_summary.Discrete(list(task.optimizers))))
-    metrics = [hparams_summary.Metric(f"epoch_{n}", group=group, display_name=f"{prefix}{n}")
-               for n in task.metric_names() for group, prefix in (("validation", "val_"), ("train", ""))]
+    metrics = [
+        hparams_summary.Metric(f"epoch_{n}", group=group, display_name=f"{prefix}{n}")
+        for n in task.metric_names()
+        for group, prefix in (("validation", "val_"), ("train", ""))
+    ]
     with EventWriter(log_dir) as writer:
         writer.write([hparams_summary.hparams_config_pb(hparams, metrics)], step=0)
 
 
 def run_trials(tuner, spec, trial_callback=None, write_config=True):
-    """Runs `tuner.search` with a `TensorBoard` callback per trial, calling `trial_callback(trial, seconds)` for each."""
+    """Runs `tuner.search` with a `TensorBoard` callback per trial; `trial_callback(trial, seconds)` as each ends."""
     if write_config:
         write_hparams_config(spec.board, tuner.hypermodel)
     tuner.trial_callback = trial_callback
-    tuner.search(epochs=spec.max_epochs, callbacks=[TensorBoard(spec.board, histogram_freq=0, image_freq=0)],
-                 verbose=spec.verbose)
+    try:
+        tuner.search(
+            epochs=spec.max_epochs,
+            callbacks=[TensorBoard(spec.board, histogram_freq=0, image_freq=0)],
+            verbose=spec.verbose,
+        )
+    except RuntimeError as e:  # KerasTuner's oracle stops a search after several failed trials in a row
+        if not any(trial.status == "FAILED" for trial in _trials(tuner)):
+            raise
+        raise RunError(f"the search stopped after trials failed: {first_failure(tuner)}") from e
+
+
+def _trials(tuner):
+    """The trials of a tuner's oracle (a worker's oracle client holds none)."""
+    return getattr(tuner.oracle, "trials", {}).values()
+
+
+def first_failure(tuner):
+    """The error that ended the first failed trial, in one line (KerasTuner keeps its traceback), or a note."""
+    for trial in _trials(tuner):
+        if trial.status == "FAILED" and trial.message:
+            lines = [line.strip() for line in trial.message.strip().splitlines() if line.strip()]
+            return f"trial {trial.trial_id}: {lines[-1]}"
+    return "no trial ran to the end"
 
 
 def trial_rows(tuner, max_epochs):
@@ -226,8 +264,8 @@ def trial_rows(tuner, max_epochs):
     rows = []
     for trial in tuner.oracle.trials.values():
         values = trial.hyperparameters.values
-        public = {k: v for k, v in values.items() if not k.startswith("tuner/")}
-        rows.append((trial.trial_id, public, trial.score, values.get("tuner/epochs", max_epochs), trial.status))
+        _, epochs = kerastuner_compat.epochs_of(values, max_epochs)
+        rows.append((trial.trial_id, kerastuner_compat.public_values(values), trial.score, epochs, trial.status))
     sign = 1 if tuner.oracle.objective.direction == "min" else -1
     return sorted(rows, key=lambda r: (r[2] is None, sign * (r[2] or 0)))
 
@@ -236,6 +274,6 @@ def trained_epochs(tuner, max_epochs):
     """Epochs actually trained over the search (Hyperband continues trials from earlier ones)."""
     total = 0
     for trial in tuner.oracle.trials.values():
-        values = trial.hyperparameters.values
-        total += values.get("tuner/epochs", max_epochs) - values.get("tuner/initial_epoch", 0)
+        first, last = kerastuner_compat.epochs_of(trial.hyperparameters.values, max_epochs)
+        total += last - first
     return total
