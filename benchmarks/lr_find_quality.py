@@ -525,8 +525,8 @@ def main():
             print(f"  {method:>10}: {rate:.2e} -> {value:.4g} ({shown})")
         for candidate in getattr(found, "candidates", []):
             print(
-                f"      checked {candidate['rate']:.2e} ({candidate['source']}): "
-                f"validation loss {candidate['score']:.4g}"
+                f"      checked {candidate.rate:.2e} ({candidate.source}): validation loss {candidate.score:.4g} "
+                f"± {getattr(candidate, 'error', 0):.2g} after {candidate.steps} steps"
             )
         print(f"  check: {getattr(found, 'check_steps', 0)} optimizer steps, {100 * cost:.1f} % of the grid's")
         if found.warning:

@@ -8,7 +8,7 @@ its first tenth (where the moving average is still settling) and before its
 last steps (where the loss explodes).
 
 - `minimum`: a tenth of the rate at the smoothed loss's minimum (Smith's rule
-  of thumb; polykeras's default before the benchmark).
+  of thumb).
 - `steepest`: the rate where the smoothed loss falls fastest against the
   rate's logarithm (fastai's `steep`, Lightning's suggestion).
 - `valley`: fastai's default since 2.4: the rate halfway along the longest
@@ -16,10 +16,10 @@ last steps (where the loss explodes).
 - `descent`: polykeras's own, and its default (chosen on
   `benchmarks/lr_find_quality.py`): `steepest`, looked for only on the final
   descent into the minimum, from the last point still within a tenth of the
-  plateau's height. Noise on the flat start of the curve, which fools
-  `steepest` (Lightning#1767), is no longer part of the search.
+  plateau's height, so that noise on the flat start of the curve, which
+  fools `steepest` (Lightning#1767), is not looked at.
 
-`trouble(rates, losses)` says why a curve cannot be trusted, or None.
+`why_untrusted(rates, losses)` says why a curve cannot be trusted, or None.
 
 Example:
 
@@ -33,6 +33,8 @@ True
 import math
 
 import numpy as np
+
+from polykeras.errors import InvalidArgumentError
 
 # The moving average's weight on the past: 0.9 reaches a step's loss within about ten steps.
 BETA = 0.9
@@ -98,7 +100,7 @@ def descent(rates, losses):
     level = smoothed[lowest] + DESCENT_TOP * (plateau - smoothed[lowest])
     above = np.nonzero(smoothed[:lowest] >= level)[0]
     start = int(above[-1]) if len(above) else 0
-    return _steepest_of(rates[start: lowest + 1], smoothed[start: lowest + 1])
+    return _steepest_of(rates[start : lowest + 1], smoothed[start : lowest + 1])
 
 
 def _longest_valley(smoothed):
@@ -117,7 +119,7 @@ def _longest_valley(smoothed):
 
 
 def valley(rates, losses):
-    """fastai's `valley`: the rate halfway along the longest valley (the longest descending run) of the smoothed curve."""
+    """fastai's `valley`: the rate halfway along the longest descending run of the smoothed curve."""
     rates, smoothed = _trimmed(rates, losses)
     start, end = _longest_valley(smoothed)
     sections = (end - start) / 3
@@ -136,17 +138,17 @@ def rule(suggest):
         ValueError (`InvalidArgumentError`): for an unknown name or something
             that is neither a name nor callable.
     """
-    from polykeras.errors import InvalidArgumentError
-
     if callable(suggest):
         return getattr(suggest, "__name__", type(suggest).__name__), suggest
     if suggest in RULES:
         return suggest, RULES[suggest]
-    raise InvalidArgumentError(f"suggest must be one of {', '.join(RULES)} or a function of (rates, losses). "
-                               f"Received: suggest={suggest!r}", "suggest")
+    raise InvalidArgumentError(
+        f"suggest must be one of {', '.join(RULES)} or a function of (rates, losses). Received: suggest={suggest!r}",
+        "suggest",
+    )
 
 
-def trouble(rates, losses, diverged=False):
+def why_untrusted(rates, losses, diverged=False):
     """Why the curve cannot be trusted, or None: no clear descent, divergence before descent, or noise over it.
 
     The descent is how far the smoothed loss falls below where it starts,
@@ -163,14 +165,18 @@ def trouble(rates, losses, diverged=False):
     fall = start - smoothed[lowest]
     share = fall / abs(start) if start else 0.0
     if diverged and share < 0.05:
-        return (f"the loss diverged before it descended (it fell {100 * share:.1f} % below its start first): "
-                "start the sweep at a lower rate")
+        return (
+            f"the loss diverged before it descended (it fell {100 * share:.1f} % below its start first): "
+            "start the sweep at a lower rate"
+        )
     if share < 0.05:
         return f"no clear descent: the smoothed loss fell {100 * share:.1f} % below its start"
     noise = float(np.std((losses - smoothed)[: lowest + 1][finite[: lowest + 1]]))
     if noise > fall:
-        return (f"the noise (a spread of {noise:.3g} around the smoothed curve) is larger than the descent "
-                f"({fall:.3g}): try a larger batch_size or more steps")
+        return (
+            f"the noise (a spread of {noise:.3g} around the smoothed curve) is larger than the descent "
+            f"({fall:.3g}): try a larger batch_size or more steps"
+        )
     if not math.isfinite(share):
         return "the loss is not finite"
     return None

@@ -1,57 +1,60 @@
-"""The sweep: one optimizer step per rate, on the user's model, left exactly as it was afterwards.
+"""The model `lr_find` steps: one optimizer step at a time at rates of its choosing, left exactly as it was.
 
 `lr_find` trains with `model.train_on_batch`, Keras's own training step, one
 batch at a time: before each step it sets the step's rate, and after it reads
 that step's loss (Keras resets the metrics for each such call, so the loss is
-the batch's own, not a running mean). While it sweeps:
+the batch's own, not a running mean). While it steps (`Stepper`):
 
 - a model compiled with `steps_per_execution` > 1 is set to 1: each rate is
   one `train_on_batch` call, one batch, and Keras's PyTorch trainer refuses
   to build a training function with more than one step per call;
-- an optimizer with a learning-rate schedule follows the sweep's rates
-  instead (a schedule of the sweep's own, swapped in through the public
-  `learning_rate` setter); the schedule is back afterwards;
-- a `LossScaleOptimizer` (mixed precision) sweeps its inner optimizer's rate.
+- an optimizer with a learning-rate schedule follows rates of the sweep's
+  own instead (`SweepRates`, swapped in through the public `learning_rate`
+  setter); the schedule is back afterwards;
+- a `LossScaleOptimizer` (mixed precision) steps at its inner optimizer's rate.
 
 Gradient accumulation (`gradient_accumulation_steps`) is refused: each rate
 would move the weights once per several batches.
 
 Every variable of the model (weights, non-trainable statistics, random-seed
 states, metrics) and of its optimizer (moments, step count, loss scale, the
-learning rate) is copied first and put back after, whether the sweep ended,
-diverged or raised; so are the backend's own random state (PyTorch's global
-generator, which Keras's dropout draws from there), `steps_per_execution` and
-the schedule, and the training function Keras compiled is made again by the
+learning rate) is copied first and put back after, whether the steps ended,
+diverged or raised, and whenever `Stepper.reset` is called in between; so are
+the random states outside the model (`polykeras.random_states`: PyTorch's
+global generator, which Keras's dropout draws from there), `steps_per_execution`
+and the schedule. The training function Keras compiled is made again by the
 next `fit` when either had to change.
 """
 
-import contextlib
 import math
 
 import keras
-import numpy as np
 
-from polykeras import backend, keras_compat
-from polykeras.checks import check_int
+from polykeras import random_states
 from polykeras.errors import InvalidArgumentError
-
-
-def base_optimizer(optimizer):
-    """The optimizer whose rate is set: the inner one of a `LossScaleOptimizer`."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
+from polykeras.optimizers import inner_optimizer, schedule_of
 
 
 def check_sweepable(model):
     """Raises `InvalidArgumentError` unless `model` is a compiled Keras model whose optimizer takes one rate a step."""
+    if isinstance(model, str):
+        raise InvalidArgumentError(
+            "model must be a compiled keras.Model; a built-in task sweeps its own: "
+            f"polykeras.tasks.get({model!r}).lr_find(). Received: model={model!r}",
+            "model",
+        )
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise InvalidArgumentError(f"model must be a compiled keras.Model. Received: model={model!r}", "model")
-    accumulation = getattr(base_optimizer(model.optimizer), "gradient_accumulation_steps", None) or getattr(
-        model.optimizer, "gradient_accumulation_steps", None)
+    accumulation = getattr(inner_optimizer(model.optimizer), "gradient_accumulation_steps", None) or getattr(
+        model.optimizer, "gradient_accumulation_steps", None
+    )
     if accumulation and accumulation > 1:
         raise InvalidArgumentError(
             "lr_find gives every optimizer step a rate of its own; an optimizer with gradient accumulation updates "
             "the weights once per several batches. Compile a copy without it for the sweep. Received: "
-            f"gradient_accumulation_steps={accumulation}", "model")
+            f"gradient_accumulation_steps={accumulation}",
+            "model",
+        )
 
 
 class SweepRates(keras.optimizers.schedules.LearningRateSchedule):
@@ -59,7 +62,7 @@ class SweepRates(keras.optimizers.schedules.LearningRateSchedule):
 
     Args:
         start: The first rate.
-        stop: The last rate.
+        stop: The last rate (`start` again for a constant rate).
         steps: Rates from `start` to `stop`, spread exponentially.
         first_step: The optimizer's step count when the sweep starts.
     """
@@ -76,119 +79,69 @@ class SweepRates(keras.optimizers.schedules.LearningRateSchedule):
         return {"start": self.start, "stop": self.stop, "steps": self.steps, "first_step": self.first_step}
 
 
-@contextlib.contextmanager
-def sweeping(model, start, stop, steps):
-    """Prepares a built `model` to sweep (see the module's doc) and puts everything back on exit.
+class Stepper:
+    """A built, compiled `model` prepared to take steps at rates of `lr_find`'s, as a context manager.
 
-    Yields:
-        `set_rate(rate)`, to call before each step (a schedule's rates follow the step count instead).
+    On exit, and at each `reset()`, the model, its optimizer and the random
+    states are put back as they were on entry (see the module's doc).
     """
-    optimizer = model.optimizer
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    inner = base_optimizer(optimizer)
-    variables = [*model.variables, *model.metrics_variables, *optimizer.variables]
-    saved = [keras.ops.convert_to_numpy(v).copy() for v in variables]
-    spe = model.steps_per_execution
-    schedule = keras_compat.schedule_or_rate(inner)
-    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        schedule = None
-    rebuild = spe != 1 or schedule is not None
-    random_state = backend.random_state()
-    try:
-        model.steps_per_execution = 1
-        if schedule is not None:
-            inner.learning_rate = SweepRates(start, stop, steps, int(keras.ops.convert_to_numpy(inner.iterations)))
-        if rebuild:
-            model.make_train_function(force=True)
-        yield (lambda rate: None) if schedule is not None else (lambda rate: setattr(inner, "learning_rate", rate))
-    finally:
-        model.steps_per_execution = spe
-        if schedule is not None:
-            inner.learning_rate = schedule
-        model.reset_metrics()  # metrics built during the sweep start from zero, as before their first fit
-        for variable, value in zip(variables, saved):
+
+    def __init__(self, model):
+        self.model = model
+        optimizer = model.optimizer
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        self._inner = inner_optimizer(optimizer)
+        self._variables = [*model.variables, *model.metrics_variables, *optimizer.variables]
+        self._steps_per_execution = model.steps_per_execution
+        self._schedule = schedule_of(optimizer)
+        self._saved = None
+
+    def __enter__(self):
+        self._saved = [keras.ops.convert_to_numpy(v).copy() for v in self._variables]
+        self._random = random_states.capture()
+        self.model.steps_per_execution = 1
+        if self._steps_per_execution != 1:
+            self.model.make_train_function(force=True)
+        return self
+
+    def sweep(self, start, stop, steps):
+        """Sets the rates of the next `steps` steps, from `start` to `stop` exponentially.
+
+        Returns:
+            `set_rate(rate)`, to call before each step (a schedule's rates follow the step count instead).
+        """
+        if self._schedule is None:
+            return lambda rate: setattr(self._inner, "learning_rate", rate)
+        self._follow(SweepRates(start, stop, steps, self._step()))
+        return lambda rate: None
+
+    def constant(self, rate):
+        """Sets one rate for every step from now on."""
+        if self._schedule is None:
+            self._inner.learning_rate = rate
+        else:
+            self._follow(SweepRates(rate, rate, 1, self._step()))
+
+    def _follow(self, schedule):
+        self._inner.learning_rate = schedule
+        self.model.make_train_function(force=True)  # the training step reads the schedule when it is traced
+
+    def _step(self):
+        return int(keras.ops.convert_to_numpy(self._inner.iterations))
+
+    def reset(self):
+        """Puts every variable and random state back as it was when the steps began."""
+        self.model.reset_metrics()  # metrics built while stepping start from zero, as before their first fit
+        for variable, value in zip(self._variables, self._saved, strict=True):
             variable.assign(value)
-        backend.set_random_state(random_state)
-        if rebuild:
-            model.train_function = None  # made again, as compiled, by the next fit
+        random_states.restore(self._random)
 
-
-# ----------------------------------------------------------------------------
-# Batches, from whatever `fit` takes
-
-
-def batches(x, y=None, sample_weight=None, batch_size=32, seed=0):
-    """Endless `(x, y, sample_weight)` batches from any input `fit` takes, in a seeded order for arrays.
-
-    Args:
-        x: Arrays, or lists or dicts of arrays (with `y`); a
-            `keras.utils.PyDataset`; a `tf.data.Dataset`; or any Python
-            iterable or generator of `(x, y)` or `(x, y, sample_weight)` batches.
-        y: Targets, with arrays.
-        sample_weight: Weights per sample, with arrays.
-        batch_size: Samples per batch, with arrays (every batch full).
-        seed: Seed of the arrays' order (a new shuffle every pass).
-
-    Yields:
-        Batches; an iterator that ends (a generator) ends them.
-    """
-    if isinstance(x, keras.utils.PyDataset):
-        yield from _pydataset_batches(x)
-    elif _is_array_like(x):
-        yield from _array_batches(x, y, sample_weight, batch_size, seed)
-    elif hasattr(x, "__iter__"):  # a tf.data.Dataset, a generator, a torch DataLoader, any iterable of batches
-        if y is not None or sample_weight is not None:
-            raise InvalidArgumentError("y and sample_weight go with arrays; a dataset or generator yields them in "
-                                       f"each batch. Received: x of type {type(x).__name__} and y", "y")
-        yield from _iterable_batches(x)
-    else:
-        raise InvalidArgumentError(f"x must be arrays (or lists or dicts of them), a keras.utils.PyDataset, a "
-                                   f"tf.data.Dataset or an iterable of batches. Received: x of type "
-                                   f"{type(x).__name__}", "x")
-
-
-def _is_array_like(x):
-    if isinstance(x, dict):
-        return all(_is_array_like(v) for v in x.values())
-    if isinstance(x, (list, tuple)):
-        return bool(x) and all(hasattr(v, "shape") and hasattr(v, "__len__") for v in x)
-    return hasattr(x, "shape") and hasattr(x, "__len__") and len(getattr(x, "shape", ())) > 0
-
-
-def _array_batches(x, y, sample_weight, batch_size, seed):
-    if y is None:
-        raise InvalidArgumentError("y is needed with array inputs. Received: y=None", "y")
-    check_int(batch_size, "batch_size")
-    count = len(keras.tree.flatten(x)[0])
-    if count < batch_size:
-        raise InvalidArgumentError(f"batch_size is larger than the {count} samples. Received: batch_size={batch_size}",
-                                   "batch_size")
-    arrays = [None if part is None else keras.tree.map_structure(np.asarray, part) for part in (x, y, sample_weight)]
-    take = lambda part, index: None if part is None else keras.tree.map_structure(lambda a: a[index], part)  # noqa: E731
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(count)
-        for k in range(count // batch_size):
-            index = order[k * batch_size:(k + 1) * batch_size]
-            yield tuple(take(part, index) for part in arrays)
-
-
-def _pydataset_batches(dataset):
-    while True:
-        for k in range(len(dataset)):
-            yield keras.utils.unpack_x_y_sample_weight(_as_tuple(dataset[k]))
-        dataset.on_epoch_end()
-
-
-def _iterable_batches(iterable):
-    while True:
-        iterator = iter(iterable)
-        for batch in iterator:
-            yield keras.utils.unpack_x_y_sample_weight(_as_tuple(batch))
-        if iterator is iterable:  # a generator or iterator: it cannot start again
-            return
-
-
-def _as_tuple(batch):
-    return tuple(batch) if isinstance(batch, list) else batch
+    def __exit__(self, *exc_info):
+        self.model.steps_per_execution = self._steps_per_execution
+        if self._schedule is not None:
+            self._inner.learning_rate = self._schedule
+        self.reset()
+        if self._steps_per_execution != 1 or self._schedule is not None:
+            self.model.train_function = None  # made again, as compiled, by the next fit
+        return False
