@@ -2,6 +2,9 @@
 
 Importing polykeras registers its layers and models with Keras, so models
 that hold them load back with `keras.saving.load_model(path, safe_mode=True)`.
+Imported before Keras, it chooses Keras's backend when none is named, or
+when the one named in `keras.json` is not installed, and says so in one line
+(`polykeras.backend_choice`).
 
 Example:
 
@@ -12,7 +15,17 @@ Example:
 [1.0, 2.0, 3.0]
 """
 
+import logging
 import os
+import sys
+
+from polykeras import backend_choice
+
+if "keras" not in sys.modules:  # Keras has not chosen yet: choose for it
+    _backend, _notice = backend_choice.choose()
+    os.environ["KERAS_BACKEND"] = _backend
+    if _notice:
+        logging.getLogger(__name__).warning("%s", _notice)
 
 import keras
 
@@ -23,16 +36,17 @@ if keras.backend.backend() == "jax":
 
     jax.config.update("jax_enable_x64", os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"))
 
-from polykeras.backup import Backup  # noqa: E402
-from polykeras.data import load_csv, load_mnist, synthetic_polynomial  # noqa: E402
-from polykeras.errors import InvalidArgumentError, RunError  # noqa: E402
-from polykeras.layers import Polynomial  # noqa: E402
-from polykeras.mnist import MnistTraining, mnist_mlp, train_mnist  # noqa: E402
-from polykeras.polynomial_panel import CoefficientHistory, PolynomialPanel  # noqa: E402
-from polykeras.polynomial import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares  # noqa: E402
-from polykeras.tensorboard import Panel, TensorBoard, register_layer_panel  # noqa: E402
-from polykeras.lr_finder import LrFindResult, lr_find  # noqa: E402
-from polykeras.search import SearchResult, search  # noqa: E402  (polykeras.search is the function)
+from polykeras import summary, tasks
+from polykeras.backup import Backup
+from polykeras.data import load_csv, load_mnist, synthetic_polynomial
+from polykeras.errors import InvalidArgumentError, RunError
+from polykeras.layers import Polynomial
+from polykeras.lr_finder import LrFindResult, lr_find
+from polykeras.mnist import MnistTraining, mnist_mlp, train_mnist
+from polykeras.polynomial import PolynomialFit, PolynomialRegression, fit_polynomial, least_squares
+from polykeras.polynomial_panel import CoefficientHistory, PolynomialPanel
+from polykeras.search import SearchResult, search
+from polykeras.tensorboard import Panel, TensorBoard, register_layer_panel
 
 __version__ = "0.1.0"
 
@@ -58,6 +72,8 @@ __all__ = [
     "mnist_mlp",
     "register_layer_panel",
     "search",
+    "summary",
     "synthetic_polynomial",
+    "tasks",
     "train_mnist",
 ]

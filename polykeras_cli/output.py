@@ -1,34 +1,13 @@
-"""What the commands share: checking output paths, tables, JSON, and where the logs are."""
+"""What the commands print and write alike: progress bars, tables, JSON, and where the logs are."""
 
 import json
 import os
 import sys
 
 
-class UsageError(Exception):
-    """Bad input found by the command line itself (exit code 2)."""
-
-
 def progress():
     """Keras's verbosity: a live progress bar on a terminal, one line per epoch otherwise."""
     return 1 if sys.stdout.isatty() else 2
-
-
-def check_output_file(path, suffix=None, overwrite=True, option="--json", overwrite_option="--overwrite"):
-    """Fails early for an output file that cannot or must not be written (`overwrite_option` allows replacing it)."""
-    if path is None:
-        return
-    if suffix and not path.endswith(suffix):
-        raise UsageError(f"{option} must name a {suffix} file. Received: {path}")
-    if os.path.isdir(path):
-        raise UsageError(f"{option} names a directory. Received: {path}")
-    if os.path.exists(path) and not overwrite:
-        raise UsageError(f"{option} target exists; pass {overwrite_option} to replace it. Received: {path}")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UsageError(f"{option} folder does not exist. Received: {path}")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{option} folder is not writable. Received: {path}")
 
 
 def write_json(path, payload):
@@ -46,7 +25,7 @@ def write_json(path, payload):
 
 def format_table(headers, rows):
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(str(c).rjust(w) for c, w in zip(row, widths)) for row in [headers, *rows]]
+    lines = ["  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)) for row in [headers, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -3,14 +3,19 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 
+import keras
 import numpy as np
 import pytest
+from helpers import BACKENDS, popen, run_python
 
-from conftest import BACKENDS, popen, run_python
-from polykeras.data import synthetic_polynomial
+from polykeras.data import load_mnist, synthetic_polynomial
 from polykeras.seed import run_seed_program
 
 
@@ -30,8 +35,14 @@ def test_fit_poly_json_and_table(cli, tmp_path):
     assert code == 0, err
     result = json.loads((tmp_path / "fit.json").read_text())
     assert set(result) >= {
-        "coefficients", "least_squares_coefficients", "relative_coefficient_gap", "mse",
-        "least_squares_mse", "epochs", "train_seconds", "true_coefficients",
+        "coefficients",
+        "least_squares_coefficients",
+        "relative_coefficient_gap",
+        "mse",
+        "least_squares_mse",
+        "epochs",
+        "train_seconds",
+        "true_coefficients",
     }
     assert result["relative_coefficient_gap"] <= 1e-3
     assert result["epochs"] == 20 and result["true_coefficients"] == [1.0, 2.0, 3.0]
@@ -54,10 +65,24 @@ def test_fit_poly_seed_parity_flags(cli, tmp_path):
 
 def test_fit_poly_from_csv_and_save(cli, tmp_path):
     x = np.linspace(0, 10, 30)
-    rows = "\n".join(f"{a},{b}" for a, b in zip(x, 4 - x + 0.5 * x**2))
+    rows = "\n".join(f"{a},{b}" for a, b in zip(x, 4 - x + 0.5 * x**2, strict=True))
     (tmp_path / "d.csv").write_text("time,temp\n" + rows + "\n")
-    code, out, err = cli("fit-poly", "--csv", "d.csv", "--x-column", "time", "--y-column", "temp",
-                         "--degree", "2", "--save", "m.keras", "--no-log", "--json", "r.json")
+    code, _out, err = cli(
+        "fit-poly",
+        "--csv",
+        "d.csv",
+        "--x-column",
+        "time",
+        "--y-column",
+        "temp",
+        "--degree",
+        "2",
+        "--save",
+        "m.keras",
+        "--no-log",
+        "--json",
+        "r.json",
+    )
     assert code == 0, err
     result = json.loads((tmp_path / "r.json").read_text())
     np.testing.assert_allclose(result["coefficients"], [4, -1, 0.5], atol=1e-6)
@@ -116,7 +141,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, me
     (tmp_path / "words.csv").write_text("x,y\none,2\n")
     (tmp_path / "afile").write_text("")
     before = sorted(os.listdir(tmp_path))
-    code, out, err = cli("fit-poly", *args, "--json", "out.json")
+    code, _out, err = cli("fit-poly", *args, "--json", "out.json")
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert sorted(os.listdir(tmp_path)) == before
@@ -124,8 +149,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, me
 
 @pytest.mark.any_backend("torch")
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
-    done = run_python("import sys, polykeras_cli; sys.exit(polykeras_cli.main(['fit-poly', '--degree', '-2']))",
-                      cwd=tmp_path)
+    done = run_python(
+        "import sys, polykeras_cli; sys.exit(polykeras_cli.main(['fit-poly', '--degree', '-2']))", cwd=tmp_path
+    )
     assert done.returncode == 2
     assert done.stderr == "error: --degree must be an integer from 0 to 20. Received: -2\n"
 
@@ -133,10 +159,13 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
 @pytest.mark.any_backend("torch")
 def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
     # A ValueError from below polykeras's own checks is a bug, not bad input.
-    done = run_python("import sys, polykeras_cli, polykeras.polynomial\n"
-                      "def broken(*args, **kwargs):\n    raise ValueError('a bug below polykeras')\n"
-                      "polykeras.polynomial.fit_polynomial = broken\n"
-                      "sys.exit(polykeras_cli.main(['fit-poly', '--no-log']))", cwd=tmp_path)
+    done = run_python(
+        "import sys, polykeras_cli, polykeras.polynomial\n"
+        "def broken(*args, **kwargs):\n    raise ValueError('a bug below polykeras')\n"
+        "polykeras.polynomial.fit_polynomial = broken\n"
+        "sys.exit(polykeras_cli.main(['fit-poly', '--no-log']))",
+        cwd=tmp_path,
+    )
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr and "error:" not in done.stderr
     assert done.stderr.rstrip().endswith("ValueError: a bug below polykeras")
@@ -145,8 +174,11 @@ def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
 @pytest.mark.any_backend("torch")  # a process per backend
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_option_is_printed_and_in_the_json(tmp_path, backend):
-    done = run_python(f"import sys, polykeras_cli; sys.exit(polykeras_cli.main(['--backend', '{backend}', "
-                      "'fit-poly', '--no-log', '--json', 'f.json']))", cwd=tmp_path)
+    done = run_python(
+        f"import sys, polykeras_cli; sys.exit(polykeras_cli.main(['--backend', '{backend}', "
+        "'fit-poly', '--no-log', '--json', 'f.json']))",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[0] == f"backend: {backend}"
     result = json.loads((tmp_path / "f.json").read_text())
@@ -156,12 +188,20 @@ def test_backend_option_is_printed_and_in_the_json(tmp_path, backend):
 @pytest.mark.any_backend
 def test_an_unsupported_backend_is_bad_input_naming_the_extras(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "mxnet"}
-    done = subprocess.run([sys.executable, "-m", "polykeras_cli", "fit-poly", "--json", "f.json"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "polykeras_cli", "fit-poly", "--json", "f.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and not os.listdir(tmp_path)
-    assert done.stderr == ("error: polykeras runs on the tensorflow, jax, torch backends, installed by its extras: "
-                           "pip install 'polykeras[tensorflow]', 'polykeras[jax]' or 'polykeras[torch]'. "
-                           "Received: KERAS_BACKEND=mxnet\n")
+    assert done.stderr == (
+        "error: polykeras runs on the tensorflow, jax, torch backends, installed by its extras: "
+        "pip install 'polykeras[tensorflow]', 'polykeras[jax]' or 'polykeras[torch]'. "
+        "Received: KERAS_BACKEND=mxnet\n"
+    )
 
 
 @pytest.mark.any_backend  # the demo's printed numbers; its training on each backend is tested with the library
@@ -187,21 +227,21 @@ def test_demo(cli, tmp_path):
 # ----------------------------------------------------------------------------
 # MNIST commands
 
-import signal  # noqa: E402
-import time  # noqa: E402
-
-import keras  # noqa: E402
-
-from polykeras.data import load_mnist  # noqa: E402
 
 QUICK = ["--data", "sample", "--hidden", "64", "--no-augment", "--seed", "1"]
 
 
 FAILED_RUNS = [
-    (["--learning-rate", "1e6"], "model (collapsed)",
-     "error: training collapsed: every hidden unit is dead (zero gradient); try a smaller --learning-rate\n"),
-    (["--learning-rate", "1e20"], "model (last good epoch)",
-     "error: loss became NaN at epoch 1; try a smaller --learning-rate\n"),
+    (
+        ["--learning-rate", "1e6"],
+        "model (collapsed)",
+        "error: training collapsed: every hidden unit is dead (zero gradient); try a smaller --learning-rate\n",
+    ),
+    (
+        ["--learning-rate", "1e20"],
+        "model (last good epoch)",
+        "error: loss became NaN at epoch 1; try a smaller --learning-rate\n",
+    ),
 ]
 
 
@@ -224,17 +264,34 @@ def mnist_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mnist")
     # Its own runs folder: in the working directory, the TensorFlow and JAX passes would train the same run at
     # once, and the second would stop with "the same run is in progress".
-    assert polykeras_cli.main(["train-mnist", *QUICK, "--epochs", "3", "--no-log", "--log-dir", str(folder / "logs"),
-                               "--save", str(folder / "mlp.keras")]) == 0
+    assert (
+        polykeras_cli.main(
+            [
+                "train-mnist",
+                *QUICK,
+                "--epochs",
+                "3",
+                "--no-log",
+                "--log-dir",
+                str(folder / "logs"),
+                "--save",
+                str(folder / "mlp.keras"),
+            ]
+        )
+        == 0
+    )
     return folder / "mlp.keras"
 
 
 def test_no_deskew_trains_a_model_without_the_deskew_layer(cli, tmp_path, mnist_model):
     import keras
 
-    code, out, err = cli("train-mnist", *QUICK, "--epochs", "1", "--no-log", "--no-deskew", "--save", "n.keras")
+    code, _out, err = cli("train-mnist", *QUICK, "--epochs", "1", "--no-log", "--no-deskew", "--save", "n.keras")
     assert code == 0, err
-    names = lambda path: [layer.name for layer in keras.saving.load_model(path, safe_mode=True).layers]  # noqa: E731
+
+    def names(path):
+        return [layer.name for layer in keras.saving.load_model(path, safe_mode=True).layers]
+
     assert "deskew" in names(mnist_model)
     assert "deskew" not in names(tmp_path / "n.keras")
 
@@ -254,8 +311,9 @@ def test_train_mnist_zero_init_says_why(cli, tmp_path):
     code, out, err = cli("train-mnist", *QUICK, "--epochs", "2", "--init", "zeros", "--no-log", "--json", "z.json")
     assert code == 0, err
     result = json.loads((tmp_path / "z.json").read_text())
-    assert result["hidden_units"] == [{"layer": "hidden_1", "units": 64, "distinct_units": 1,
-                                       "kernel_gradient_norm": 0.0}]
+    assert result["hidden_units"] == [
+        {"layer": "hidden_1", "units": 64, "distinct_units": 1, "kernel_gradient_norm": 0.0}
+    ]
     assert result["test_accuracy"] <= 0.15 and "every hidden unit of a layer is identical" in out
 
 
@@ -291,8 +349,12 @@ def test_inspect_shows_the_polynomial_domain_as_non_trainable(cli, tmp_path):
     code, out, _ = cli("inspect", "p.keras")
     assert code == 0
     rows = {line.split()[0]: line.split()[-1] for line in out.splitlines() if "/" in line}
-    assert rows == {"polynomial/coefficients": "yes", "polynomial/domain_min": "no",
-                    "polynomial/domain_max": "no", "polynomial/basis_transform": "no"}
+    assert rows == {
+        "polynomial/coefficients": "yes",
+        "polynomial/domain_min": "no",
+        "polynomial/domain_max": "no",
+        "polynomial/basis_transform": "no",
+    }
 
 
 @pytest.mark.any_backend
@@ -302,7 +364,9 @@ def test_models_are_loaded_only_in_safe_mode(cli, tmp_path):
     unsafe.save(tmp_path / "lambda.keras")
     for command in (["inspect"], ["evaluate", "--data", "sample"]):
         code, _, err = cli(*command[:1], "lambda.keras", *command[1:])
-        assert code == 2 and err.startswith("error: cannot load lambda.keras with safe_mode=True") and err.count("\n") == 1
+        assert (
+            code == 2 and err.startswith("error: cannot load lambda.keras with safe_mode=True") and err.count("\n") == 1
+        )
 
 
 MNIST_BAD_INPUT = [
@@ -337,19 +401,25 @@ MNIST_BAD_INPUT = [
 def test_mnist_bad_input(cli, tmp_path, args, message):
     (tmp_path / "corrupt.npz").write_bytes(b"garbage")
     np.savez(tmp_path / "keys.npz", images=np.zeros((2, 28, 28), np.uint8))
-    good = dict(x_train=np.zeros((4, 28, 28), np.uint8), y_train=np.zeros(4, int),
-                x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, int))
+    good = dict(
+        x_train=np.zeros((4, 28, 28), np.uint8),
+        y_train=np.zeros(4, int),
+        x_test=np.zeros((2, 28, 28), np.uint8),
+        y_test=np.zeros(2, int),
+    )
     np.savez(tmp_path / "labels.npz", **{**good, "y_train": np.array([0, 1, 2, 12])})
     np.savez(tmp_path / "flat.npz", **{**good, "x_train": np.zeros((4, 784), np.uint8)})
     np.savez(tmp_path / "float.npz", **{**good, "x_train": np.zeros((4, 28, 28))})
-    np.savez(tmp_path / "empty.npz", **{**good, "x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, int)})
+    np.savez(
+        tmp_path / "empty.npz", **{**good, "x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, int)}
+    )
     (tmp_path / "notes.txt").write_text("not an image")
     with open(tmp_path / "single.npz", "wb") as f:  # one array, though named .npz
         np.save(f, np.zeros((2, 28, 28), np.uint8))
     (tmp_path / "fake.keras").write_text("not a zip")
     (tmp_path / "exists.keras").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
     before = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
-    code, out, err = cli(*args, "--json", "out.json") if args[0] != "inspect" else cli(*args)
+    code, _out, err = cli(*args, "--json", "out.json") if args[0] != "inspect" else cli(*args)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
 
@@ -382,7 +452,9 @@ def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
         listing = (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs)))
         twin = popen(*args, cwd=tmp_path)
         twin_out, _ = twin.communicate(timeout=120)
-        assert twin.returncode == 1 and twin_out.endswith(f"error: the same run is in progress (pid {first.pid})\n"), twin_out
+        assert twin.returncode == 1 and twin_out.endswith(f"error: the same run is in progress (pid {first.pid})\n"), (
+            twin_out
+        )
         assert "Epoch 1/" not in twin_out
         assert (sorted(os.listdir(tmp_path)), sorted(os.listdir(runs))) == listing  # no new run folder, no JSON
         first.send_signal(signal.SIGCONT)
@@ -406,7 +478,9 @@ def test_same_run_twice_is_refused_and_a_sigkilled_run_resumes(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["epochs"] == epochs and result["test_accuracy"] > 0.85
     # One run folder for both processes, and the backup is gone once training finished.
-    assert sorted(p.name for p in (tmp_path / "logs" / "train-mnist").iterdir()) == [os.path.basename(result["log_dir"])]
+    assert sorted(p.name for p in (tmp_path / "logs" / "train-mnist").iterdir()) == [
+        os.path.basename(result["log_dir"])
+    ]
 
 
 @pytest.mark.any_backend
@@ -414,15 +488,16 @@ def test_cli_defaults_match_the_library():
     import polykeras_cli
     from polykeras import mnist
 
-    assert polykeras_cli.MNIST_DEFAULTS == {"epochs": mnist.MNIST_EPOCHS, "batch_size": mnist.MNIST_BATCH_SIZE,
-                                            "dropout": mnist.MNIST_DROPOUT, "elastic": mnist.MNIST_ELASTIC}
+    assert polykeras_cli.mnist.MNIST_DEFAULTS == {
+        "epochs": mnist.MNIST_EPOCHS,
+        "batch_size": mnist.MNIST_BATCH_SIZE,
+        "dropout": mnist.MNIST_DROPOUT,
+        "elastic": mnist.MNIST_ELASTIC,
+    }
 
 
 # ----------------------------------------------------------------------------
 # tensorboard: the real server, queried over HTTP on 127.0.0.1
-
-import urllib.parse  # noqa: E402
-import urllib.request  # noqa: E402
 
 
 def _get(base, path, raw=False):
@@ -432,7 +507,9 @@ def _get(base, path, raw=False):
 
 
 def _start_tensorboard(logdir):
-    server = popen("tensorboard", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir)  # as tensorboard's LOGDIR
+    server = popen(
+        "tensorboard", logdir, "--port", "0", "--reload-interval", "1", cwd=logdir
+    )  # as tensorboard's LOGDIR
     deadline = time.monotonic() + 60
     line = ""
     while time.monotonic() < deadline and server.poll() is None:
