@@ -18,11 +18,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
-from polykeras import backend  # noqa: E402
-from polykeras.data import load_mnist  # noqa: E402
-from polykeras.mnist import train_mnist  # noqa: E402
+from polykeras import backend
+from polykeras.data import load_mnist
+from polykeras.mnist import train_mnist
 
 
 class EpochTimes(keras.callbacks.Callback):
@@ -40,8 +40,14 @@ class EpochTimes(keras.callbacks.Callback):
 
 def epoch_ms(data, epochs, augment, steps_per_execution, root):
     timer = EpochTimes()
-    train_mnist(data, epochs=epochs, augment=augment, steps_per_execution=steps_per_execution, callbacks=[timer],
-                runs_dir=os.path.join(root, str(time.monotonic_ns())))
+    train_mnist(
+        data,
+        epochs=epochs,
+        augment=augment,
+        steps_per_execution=steps_per_execution,
+        callbacks=[timer],
+        runs_dir=os.path.join(root, str(time.monotonic_ns())),
+    )
     return 1000 * statistics.median(timer.seconds[1:])
 
 
@@ -60,13 +66,19 @@ def main():
                 times[augment, k].append(epoch_ms(data, args.epochs, augment, k, root))
     ms = {variant: statistics.median(values) for variant, values in times.items()}
     base = args.steps_per_execution[0]
-    print(f"train-mnist --data sample, default callbacks, {backend.name()}: ms per epoch (median of epochs 2-"
-          f"{args.epochs}, then of {args.repeats} runs)")
-    print(f"{'steps/execution':>16} {'plain':>8} {'augmented':>10} {'aug/plain':>10} {'plain gain':>11} {'aug gain':>9}")
+    print(
+        f"train-mnist --data sample, default callbacks, {backend.name()}: ms per epoch (median of epochs 2-"
+        f"{args.epochs}, then of {args.repeats} runs)"
+    )
+    print(
+        f"{'steps/execution':>16} {'plain':>8} {'augmented':>10} {'aug/plain':>10} {'plain gain':>11} {'aug gain':>9}"
+    )
     for k in args.steps_per_execution:
         plain, augmented = ms[False, k], ms[True, k]
-        print(f"{k:16d} {plain:8.1f} {augmented:10.1f} {augmented / plain:10.2f} {ms[False, base] / plain:10.2f}x "
-              f"{ms[True, base] / augmented:8.2f}x")
+        print(
+            f"{k:16d} {plain:8.1f} {augmented:10.1f} {augmented / plain:10.2f} {ms[False, base] / plain:10.2f}x "
+            f"{ms[True, base] / augmented:8.2f}x"
+        )
 
 
 if __name__ == "__main__":

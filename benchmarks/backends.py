@@ -42,16 +42,23 @@ def child(task, args):
     import numpy as np
 
     import polykeras
-    from polykeras.polynomial_panel import CoefficientHistory
     from polykeras.polynomial import relative_gap
+    from polykeras.polynomial_panel import CoefficientHistory
 
     *digits, _ = polykeras.load_mnist("sample")
     if task == "throughput":
         (x, y), _ = digits
         layers = keras.layers
-        model = keras.Sequential([keras.Input((28, 28)), layers.Rescaling(1 / 255), layers.Flatten(),
-                                  layers.Dense(512, activation="relu"), layers.Dense(512, activation="relu"),
-                                  layers.Dense(10, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((28, 28)),
+                layers.Rescaling(1 / 255),
+                layers.Flatten(),
+                layers.Dense(512, activation="relu"),
+                layers.Dense(512, activation="relu"),
+                layers.Dense(10, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         times = []
 
@@ -62,8 +69,9 @@ def child(task, args):
             def on_epoch_end(self, epoch, logs=None):
                 times.append(time.perf_counter() - self.start)
 
-        model.fit(x.astype("float32"), y, batch_size=BATCH_SIZE, epochs=THROUGHPUT_EPOCHS, callbacks=[Clock()],
-                  verbose=0)
+        model.fit(
+            x.astype("float32"), y, batch_size=BATCH_SIZE, epochs=THROUGHPUT_EPOCHS, callbacks=[Clock()], verbose=0
+        )
         return {"samples_per_second": len(x) / statistics.median(times[1:])}
     if task == "callbacks":
         import tempfile
@@ -93,22 +101,29 @@ def child(task, args):
             ours.append(time.perf_counter() - start)  # tracing included, as a user sees it
             seed_w, seed_seconds = run_seed_program(x, y, steps=1000)
             theirs.append(seed_seconds)
-        return {"difference": float(np.max(np.abs(fit.coefficients - seed_w))),
-                "polykeras": statistics.median(ours), "tf1": statistics.median(theirs)}
+        return {
+            "difference": float(np.max(np.abs(fit.coefficients - seed_w))),
+            "polykeras": statistics.median(ours),
+            "tf1": statistics.median(theirs),
+        }
     if task == "defaults":
         x, y = polykeras.synthetic_polynomial([1, 2, 3], samples=100, noise=0.1)
         history = CoefficientHistory()
         fit = polykeras.fit_polynomial(x, y, degree=5, callbacks=[history])
         gaps = [relative_gap(c, fit.least_squares_coefficients) for c in history.coefficients[1:]]
-        return {"epochs_to_1e-3": next(k for k, g in enumerate(gaps, 1) if g <= 1e-3), "final_gap": gaps[-1],
-                "epochs": fit.epochs}
+        return {
+            "epochs_to_1e-3": next(k for k, g in enumerate(gaps, 1) if g <= 1e-3),
+            "final_gap": gaps[-1],
+            "epochs": fit.epochs,
+        }
     raise SystemExit(f"unknown task {task}")
 
 
 def measure(task, backend, *flags):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, __file__, "--child", task, *flags], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", task, *flags], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -130,17 +145,28 @@ def main():
         for backend in BACKENDS:
             rates[backend].append(measure("throughput", backend)["samples_per_second"])
     for backend in BACKENDS:
-        print(f"   {backend:10} " + " ".join(f"{r:8,.0f}" for r in rates[backend])
-              + f"   median {statistics.median(rates[backend]):8,.0f}")
+        print(
+            f"   {backend:10} "
+            + " ".join(f"{r:8,.0f}" for r in rates[backend])
+            + f"   median {statistics.median(rates[backend]):8,.0f}"
+        )
 
-    print(f"\n2. The recipe's model, {args.epochs} epochs: polykeras's default callbacks against plain Keras fit, "
-          f"{args.repeats} pairs (seconds, and throughput as plain / logged)")
+    print(
+        f"\n2. The recipe's model, {args.epochs} epochs: polykeras's default callbacks against plain Keras fit, "
+        f"{args.repeats} pairs (seconds, and throughput as plain / logged)"
+    )
     for backend in BACKENDS:
         pairs = measure("callbacks", backend, "--epochs", str(args.epochs), "--repeats", str(args.repeats))
-        ratios = [p / q for p, q in zip(pairs["plain"], pairs["logged"])]
-        print(f"   {backend:10} plain " + " / ".join(f"{t:.1f}" for t in pairs["plain"]) + " s, logged "
-              + " / ".join(f"{t:.1f}" for t in pairs["logged"]) + " s: throughput "
-              + " ".join(f"{r:.3f}" for r in ratios) + f" (median {statistics.median(ratios):.3f})")
+        ratios = [p / q for p, q in zip(pairs["plain"], pairs["logged"], strict=True)]
+        print(
+            f"   {backend:10} plain "
+            + " / ".join(f"{t:.1f}" for t in pairs["plain"])
+            + " s, logged "
+            + " / ".join(f"{t:.1f}" for t in pairs["logged"])
+            + " s: throughput "
+            + " ".join(f"{r:.3f}" for r in ratios)
+            + f" (median {statistics.median(ratios):.3f})"
+        )
 
     print("\n3. Default train-mnist recipe (2x512, augmentation, 90 epochs, batch 128), the sample's 4,000/1,000")
     recipe = {b: [] for b in BACKENDS}
@@ -149,22 +175,29 @@ def main():
             recipe[backend].append(measure("recipe", backend, "--seed", str(seed)))
     for backend in BACKENDS:
         rows = recipe[backend]
-        print(f"   {backend:10} accuracy " + " / ".join(f"{100 * r['accuracy']:.1f}" for r in rows)
-              + f" % (mean {100 * statistics.mean(r['accuracy'] for r in rows):.2f}), training "
-              + " / ".join(f"{r['seconds']:.1f}" for r in rows)
-              + f" s (mean {statistics.mean(r['seconds'] for r in rows):.1f})")
+        print(
+            f"   {backend:10} accuracy "
+            + " / ".join(f"{100 * r['accuracy']:.1f}" for r in rows)
+            + f" % (mean {100 * statistics.mean(r['accuracy'] for r in rows):.2f}), training "
+            + " / ".join(f"{r['seconds']:.1f}" for r in rows)
+            + f" s (mean {statistics.mean(r['seconds'] for r in rows):.1f})"
+        )
 
     print(f"\n4. Seed parity (monomial, SGD 0.01, 1000 epochs) against the TF1 program, median of {args.repeats}")
     for backend in BACKENDS:
         parity = measure("parity", backend, "--repeats", str(args.repeats))
-        print(f"   {backend:10} max |difference| {parity['difference']:.1e}; polykeras {parity['polykeras']:.3f} s, "
-              f"TF1 {parity['tf1']:.3f} s, ratio {parity['polykeras'] / parity['tf1']:.2f}")
+        print(
+            f"   {backend:10} max |difference| {parity['difference']:.1e}; polykeras {parity['polykeras']:.3f} s, "
+            f"TF1 {parity['tf1']:.3f} s, ratio {parity['polykeras'] / parity['tf1']:.2f}"
+        )
 
     print("\n5. fit-poly defaults (Legendre, SGD 0.4, 20 epochs), the seed's data")
     for backend in BACKENDS:
         defaults = measure("defaults", backend)
-        print(f"   {backend:10} gap <= 1e-3 after {defaults['epochs_to_1e-3']} epochs; "
-              f"gap after {defaults['epochs']}: {defaults['final_gap']:.1e}")
+        print(
+            f"   {backend:10} gap <= 1e-3 after {defaults['epochs_to_1e-3']} epochs; "
+            f"gap after {defaults['epochs']}: {defaults['final_gap']:.1e}"
+        )
 
 
 if __name__ == "__main__":

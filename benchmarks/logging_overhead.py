@@ -27,23 +27,23 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from polykeras import backend  # noqa: E402
-from polykeras.data import load_mnist, synthetic_polynomial  # noqa: E402
-from polykeras.backup import Backup  # noqa: E402
-from polykeras.mnist import (  # noqa: E402
+from polykeras import backend
+from polykeras.backup import Backup
+from polykeras.data import load_mnist, synthetic_polynomial
+from polykeras.guards import StopOnNaN
+from polykeras.mnist import (
     MNIST_BATCH_SIZE,
     STEPS_PER_EXECUTION,
-    _NanGuard,
     compile_mnist,
     mnist_logger,
     mnist_mlp,
     train_mnist,
 )
-from polykeras.polynomial import fit_polynomial  # noqa: E402
-from polykeras.tensorboard import TensorBoard  # noqa: E402
+from polykeras.polynomial import fit_polynomial
+from polykeras.tensorboard import TensorBoard
 
 
 def poly_case(epochs, **kwargs):
@@ -67,12 +67,17 @@ def mnist_case(epochs, augment, callbacks=list):
 
     def run(log_dir):
         if log_dir:  # what `polykeras train-mnist` does: a run folder, its logs and its backup
-            return train_mnist(data, epochs=epochs, augment=augment, runs_dir=log_dir,
-                               callbacks=callbacks()).train_seconds
+            return train_mnist(
+                data, epochs=epochs, augment=augment, runs_dir=log_dir, callbacks=callbacks()
+            ).train_seconds
         backend.set_random_seed(0)
         model = mnist_mlp(augment=augment)
-        compile_mnist(model, 1e-3, epochs * -(-len(x_train) // MNIST_BATCH_SIZE),
-                      steps_per_execution=STEPS_PER_EXECUTION[backend.name()])  # as train_mnist compiles it
+        compile_mnist(
+            model,
+            1e-3,
+            epochs * -(-len(x_train) // MNIST_BATCH_SIZE),
+            steps_per_execution=STEPS_PER_EXECUTION[backend.name()],
+        )  # as train_mnist compiles it
         start = time.perf_counter()
         model.fit(x_train, one_hot, batch_size=MNIST_BATCH_SIZE, epochs=epochs, verbose=0, callbacks=callbacks())
         return time.perf_counter() - start
@@ -83,17 +88,24 @@ def mnist_case(epochs, augment, callbacks=list):
 def convnet():
     """The model of scripts/watch_a_convnet.py (keras-io's "Simple MNIST convnet")."""
     layers = keras.layers
-    model = keras.Sequential([
-        keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def convnet_case(epochs, with_data):
-    """The convnet with `polykeras.TensorBoard` at its defaults (and, `with_data`, a fixed batch) against plain `fit`."""
+    """The convnet with `polykeras.TensorBoard` at its defaults (`with_data`: and a fixed batch) against plain `fit`."""
     (x_train, y_train), _, _ = load_mnist("sample")
     x_train = x_train[..., None].astype("float32") / 255
     fixed = np.linspace(0, len(x_train) - 1, 256).astype(int)
@@ -132,17 +144,22 @@ def per_epoch_costs(epochs=30, samples=512, repeats=3):
         "plain fit": lambda folder: [],
         "+ TensorBoard (train-mnist's)": lambda folder: [mnist_logger(os.path.join(folder, "logs"), x, pick % 10)],
         "+ Backup (budget 0.02)": lambda folder: [Backup(os.path.join(folder, "backup"))],
-        "+ NaN guard": lambda folder: [_NanGuard()],
-        "+ all three": lambda folder: [_NanGuard(), mnist_logger(os.path.join(folder, "logs"), x, pick % 10),
-                                       Backup(os.path.join(folder, "backup"))],
+        "+ NaN guard": lambda folder: [StopOnNaN()],
+        "+ all three": lambda folder: [
+            StopOnNaN(),
+            mnist_logger(os.path.join(folder, "logs"), x, pick % 10),
+            Backup(os.path.join(folder, "backup")),
+        ],
     }
     times = {name: [] for name in variants}
     for _ in range(repeats):
         for name, make in variants.items():
             times[name].append(timed(make))
     plain = statistics.median(times["plain fit"])
-    print(f"\nper-epoch cost of the default callbacks: {epochs} epochs of {samples} digits "
-          f"({-(-samples // MNIST_BATCH_SIZE)} steps), median of {repeats}")
+    print(
+        f"\nper-epoch cost of the default callbacks: {epochs} epochs of {samples} digits "
+        f"({-(-samples // MNIST_BATCH_SIZE)} steps), median of {repeats}"
+    )
     print(f"{'callbacks':32} {'ms/epoch':>9} {'added ms':>9} {'throughput':>11}")
     for name, values in times.items():
         ms = statistics.median(values)
@@ -154,24 +171,36 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mnist-epochs", type=int, default=20)
     parser.add_argument("--convnet-epochs", type=int, default=5)
-    parser.add_argument("--only", choices=["poly", "mnist", "convnet", "per-epoch"], action="append",
-                        help="run only these cases (repeatable); default all")
+    parser.add_argument(
+        "--only",
+        choices=["poly", "mnist", "convnet", "per-epoch"],
+        action="append",
+        help="run only these cases (repeatable); default all",
+    )
     args = parser.parse_args()
     only = set(args.only or ["poly", "mnist", "convnet", "per-epoch"])
     cases = {
         "fit-poly default (20 epochs)": (poly_case(20), args.repeats),
         "fit-poly seed parity (1000 epochs)": (poly_case(1000, basis="monomial", learning_rate=0.01), args.repeats),
-        f"train-mnist, augmented ({args.mnist_epochs} epochs)": (mnist_case(args.mnist_epochs, True),
-                                                                 max(2, args.repeats // 2)),
-        f"train-mnist, not augmented ({args.mnist_epochs} epochs)": (mnist_case(args.mnist_epochs, False),
-                                                                     max(2, args.repeats // 2)),
-        f"convnet, TensorBoard defaults ({args.convnet_epochs} epochs)": (convnet_case(args.convnet_epochs, False),
-                                                                         max(2, args.repeats // 2)),
-        f"convnet, defaults + data= ({args.convnet_epochs} epochs)": (convnet_case(args.convnet_epochs, True),
-                                                                     max(2, args.repeats // 2)),
+        f"train-mnist, augmented ({args.mnist_epochs} epochs)": (
+            mnist_case(args.mnist_epochs, True),
+            max(2, args.repeats // 2),
+        ),
+        f"train-mnist, not augmented ({args.mnist_epochs} epochs)": (
+            mnist_case(args.mnist_epochs, False),
+            max(2, args.repeats // 2),
+        ),
+        f"convnet, TensorBoard defaults ({args.convnet_epochs} epochs)": (
+            convnet_case(args.convnet_epochs, False),
+            max(2, args.repeats // 2),
+        ),
+        f"convnet, defaults + data= ({args.convnet_epochs} epochs)": (
+            convnet_case(args.convnet_epochs, True),
+            max(2, args.repeats // 2),
+        ),
     }
     kinds = ["poly", "poly", "mnist", "mnist", "convnet", "convnet"]
-    cases = {name: case for (name, case), kind in zip(cases.items(), kinds) if kind in only}
+    cases = {name: case for (name, case), kind in zip(cases.items(), kinds, strict=True) if kind in only}
     print("times are fit's, which returns with the logs on disk")
     print(f"{'task':42} {'no logging s':>13} {'logging s':>10} {'ratio':>7} {'throughput':>11}")
     with tempfile.TemporaryDirectory() as root:

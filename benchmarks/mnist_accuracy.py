@@ -16,11 +16,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from polykeras.data import load_mnist  # noqa: E402
-from polykeras.mnist import accuracy, train_mnist  # noqa: E402
+from polykeras.data import load_mnist
+from polykeras.diagnostics import accuracy
+from polykeras.mnist import train_mnist
 
 
 def plain(data, hidden, dropout, optimizer, epochs, seed):
@@ -59,8 +60,10 @@ def main():
     for name, recipe in RECIPES.items():
         runs = [recipe(data, seed) for seed in args.seeds]
         accs = [a for a, _ in runs]
-        print(f"{name:46} {' '.join(f'{100 * a:.2f}' for a in accs):>28} {100 * np.mean(accs):8.2f}"
-              f" {statistics.median(s for _, s in runs):8.1f}")
+        print(
+            f"{name:46} {' '.join(f'{100 * a:.2f}' for a in accs):>28} {100 * np.mean(accs):8.2f}"
+            f" {statistics.median(s for _, s in runs):8.1f}"
+        )
 
 
 if __name__ == "__main__":

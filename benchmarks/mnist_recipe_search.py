@@ -25,8 +25,14 @@ RECIPES = {
     "base (2x512, 60 epochs)": {},
     "deskew + elastic 1.5, 90 epochs, dropout 0.1": {"deskew": True, "elastic": 1.5, "epochs": 90, "dropout": 0.1},
     "... batch 128": {"deskew": True, "elastic": 1.5, "epochs": 90, "dropout": 0.1, "batch_size": 128},
-    "... batch 128, lr 2e-3": {"deskew": True, "elastic": 1.5, "epochs": 90, "dropout": 0.1, "batch_size": 128,
-                               "learning_rate": 2e-3},
+    "... batch 128, lr 2e-3": {
+        "deskew": True,
+        "elastic": 1.5,
+        "epochs": 90,
+        "dropout": 0.1,
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+    },
     "... batch 128, 120 epochs": {"deskew": True, "elastic": 1.5, "epochs": 120, "dropout": 0.1, "batch_size": 128},
     "... elastic 2": {"deskew": True, "elastic": 2.0, "epochs": 90, "dropout": 0.1},
     "... 60 epochs": {"deskew": True, "elastic": 1.5, "epochs": 60, "dropout": 0.1},
@@ -63,13 +69,14 @@ def main():
 
     def child(task):
         name, seed = task
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--seeds", str(seed)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--seeds", str(seed)], capture_output=True, text=True, check=True
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     tasks = [(name, seed) for name in args.recipes for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(tasks, pool.map(child, tasks)))
+        results = dict(zip(tasks, pool.map(child, tasks), strict=True))
     print(f"validation: {VALIDATION} of the 4,000 training digits; seeds {args.seeds}")
     print(f"{'recipe':44} {'val accuracy per seed':>26} {'mean':>7} {'train s':>8}")
     for name in args.recipes:

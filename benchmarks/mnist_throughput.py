@@ -18,30 +18,32 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
-from polykeras.data import load_mnist  # noqa: E402
-from polykeras.mnist import MNIST_BATCH_SIZE, train_mnist  # noqa: E402
+from polykeras.data import load_mnist
+from polykeras.mnist import MNIST_BATCH_SIZE, train_mnist
 
 BATCH_SIZE = MNIST_BATCH_SIZE
 
 
 def plain_keras_model():
     layers = keras.layers
-    return keras.Sequential([
-        keras.Input(shape=(28, 28), dtype="uint8"),
-        layers.Rescaling(1.0 / 255.0),
-        layers.Reshape((28, 28, 1)),
-        layers.RandomTranslation(0.08, 0.08, fill_mode="constant"),
-        layers.RandomRotation(0.03, fill_mode="constant"),
-        layers.RandomZoom(0.08, fill_mode="constant"),
-        layers.Flatten(),
-        layers.Dense(512, activation="relu"),
-        layers.Dropout(0.2),
-        layers.Dense(512, activation="relu"),
-        layers.Dropout(0.2),
-        layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), dtype="uint8"),
+            layers.Rescaling(1.0 / 255.0),
+            layers.Reshape((28, 28, 1)),
+            layers.RandomTranslation(0.08, 0.08, fill_mode="constant"),
+            layers.RandomRotation(0.03, fill_mode="constant"),
+            layers.RandomZoom(0.08, fill_mode="constant"),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def plain_keras(x, y, epochs):
@@ -55,8 +57,9 @@ def plain_keras(x, y, epochs):
 
 def polykeras(data, epochs, workdir):
     # What train-mnist runs: its logger and BackupAndRestore in a fresh folder of runs.
-    result = train_mnist(data, epochs=epochs, batch_size=BATCH_SIZE, seed=0,
-                         runs_dir=os.path.join(workdir, str(time.monotonic_ns())))
+    result = train_mnist(
+        data, epochs=epochs, batch_size=BATCH_SIZE, seed=0, runs_dir=os.path.join(workdir, str(time.monotonic_ns()))
+    )
     return result.samples_per_second
 
 

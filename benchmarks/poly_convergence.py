@@ -21,12 +21,12 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from polykeras.data import synthetic_polynomial  # noqa: E402
-from polykeras.polynomial import fit_polynomial, least_squares, relative_gap  # noqa: E402
-from polykeras.seed import run_seed_program  # noqa: E402
+from polykeras.data import synthetic_polynomial
+from polykeras.polynomial import fit_polynomial, least_squares, relative_gap
+from polykeras.seed import run_seed_program
 
 TARGET_GAP = 1e-3
 DEGREE = 5
@@ -95,12 +95,19 @@ def main():
     print(f"steps to a {TARGET_GAP:g} gap to least squares (degree {DEGREE}, seed's data):")
     print(f"  {'':34} {'steps':>8} {'seconds':>9}")
     print(f"  {'polykeras default (legendre, 0.4)':34} {pk_steps:>8} {pk_seconds:>9.3f}   measured")
-    print(f"  {'TF1 seed program (monomial, 0.01)':34} {tf1_steps:>8} {tf1_seconds:>9.1f}   "
-          f"computed from the quadratic, at the measured {1e3 * tf1_run_seconds / TF1_STEPS:.3f} ms/step")
+    print(
+        f"  {'TF1 seed program (monomial, 0.01)':34} {tf1_steps:>8} {tf1_seconds:>9.1f}   "
+        f"computed from the quadratic, at the measured {1e3 * tf1_run_seconds / TF1_STEPS:.3f} ms/step"
+    )
     print(f"  ratio TF1 / polykeras: {tf1_steps / pk_steps:,.0f}x the steps, {tf1_seconds / pk_seconds:,.0f}x the time")
-    print("  TF1 gap, measured (computed):  " + "  ".join(
-        f"{step // 1000}k: {relative_gap(w, reference):.3g} ({gap_after(step):.3g})"
-        for step, w in trajectory if step and step % (TF1_STEPS // 4) == 0))
+    print(
+        "  TF1 gap, measured (computed):  "
+        + "  ".join(
+            f"{step // 1000}k: {relative_gap(w, reference):.3g} ({gap_after(step):.3g})"
+            for step, w in trajectory
+            if step and step % (TF1_STEPS // 4) == 0
+        )
+    )
 
     # 2. Seed parity run, side by side.
     tf1_times, pk_times, pk_logged = [], [], []
@@ -122,20 +129,30 @@ def defaults_table():
     rng = np.random.default_rng(7)
     print("\ndefaults on 1,000 points (terms of comparable size over the range, noise 0.1):")
     print(f"  {'degree':>6} {'x range':>12} {'spread':>10} {'gap':>9} {'mse gap':>9} {'epochs':>6} {'seconds':>8}")
-    for degree, (low, high), spread in [(2, (-1, 1), "uniform"), (5, (-3, 7), "clustered"),
-                                        (8, (0, 1000), "uniform"), (8, (0, 1000), "clustered"),
-                                        (8, (-3, 7), "clustered"), (3, (100, 101), "uniform")]:
+    for degree, (low, high), spread in [
+        (2, (-1, 1), "uniform"),
+        (5, (-3, 7), "clustered"),
+        (8, (0, 1000), "uniform"),
+        (8, (0, 1000), "clustered"),
+        (8, (-3, 7), "clustered"),
+        (3, (100, 101), "uniform"),
+    ]:
         if spread == "uniform":
             x = rng.uniform(low, high, 1000)
         else:
-            x = np.clip(np.r_[rng.normal(low + 0.15 * (high - low), 0.01 * (high - low), 900),
-                              rng.uniform(low, high, 100)], low, high)
+            x = np.clip(
+                np.r_[rng.normal(low + 0.15 * (high - low), 0.01 * (high - low), 900), rng.uniform(low, high, 100)],
+                low,
+                high,
+            )
         scale = max(abs(low), abs(high))
         true = rng.normal(size=degree + 1) * 10.0 / scale ** np.arange(degree + 1)
         y = np.polynomial.polynomial.polyval(x, true) + 0.1 * rng.standard_normal(len(x))
         r = fit_polynomial(x, y, degree=degree)
-        print(f"  {degree:>6} {f'[{low}, {high}]':>12} {spread:>10} {r.relative_coefficient_gap:9.2e} "
-              f"{r.relative_mse_gap:9.2e} {r.epochs:>6} {r.train_seconds:8.3f}")
+        print(
+            f"  {degree:>6} {f'[{low}, {high}]':>12} {spread:>10} {r.relative_coefficient_gap:9.2e} "
+            f"{r.relative_mse_gap:9.2e} {r.epochs:>6} {r.train_seconds:8.3f}"
+        )
 
 
 if __name__ == "__main__":

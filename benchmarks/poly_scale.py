@@ -14,6 +14,7 @@ nothing is asserted.
 """
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -46,8 +47,9 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "gap": gap}))
 
 def measure(size, which):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(size), which], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(size), which], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -79,12 +81,17 @@ def csv_case(rows, repeats):
         times, sums = {"numpy": [], "polykeras": []}, {}
         for _ in range(repeats):
             for reader in times:
-                out = subprocess.run([sys.executable, "-c", READ, path, reader], env=env, capture_output=True,
-                                     text=True, check=True).stdout.split()
+                out = subprocess.run(
+                    [sys.executable, "-c", READ, path, reader], env=env, capture_output=True, text=True, check=True
+                ).stdout.split()
                 times[reader].append(float(out[0]))
                 sums[reader] = out[1:]
-        return statistics.median(times["numpy"]), statistics.median(times["polykeras"]), \
-            sums["numpy"] == sums["polykeras"], os.path.getsize(path)
+        return (
+            statistics.median(times["numpy"]),
+            statistics.median(times["polykeras"]),
+            sums["numpy"] == sums["polykeras"],
+            os.path.getsize(path),
+        )
 
 
 def main():
@@ -94,21 +101,27 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print("degree 8, x uniform in [-3, 7]; time of the call; peak RSS of its process (imports included)")
-    print(f"{'points':>10} {'numpy s':>8} {'polykeras s':>12} {'ratio':>6} {'numpy MB':>9} {'polykeras MB':>13} "
-          f"{'ratio':>6} {'gap':>9}")
+    print(
+        f"{'points':>10} {'numpy s':>8} {'polykeras s':>12} {'ratio':>6} {'numpy MB':>9} {'polykeras MB':>13} "
+        f"{'ratio':>6} {'gap':>9}"
+    )
     rows = []
     for size in args.sizes:
         reference, ours = measure(size, "numpy"), measure(size, "polykeras")
         rows.append((size, ours["seconds"]))
-        print(f"{int(size):>10,} {reference['seconds']:8.2f} {ours['seconds']:12.2f} "
-              f"{ours['seconds'] / reference['seconds']:6.2f} {reference['peak_mb']:9.0f} {ours['peak_mb']:13.0f} "
-              f"{ours['peak_mb'] / reference['peak_mb']:6.2f} {ours['gap']:9.1e}")
-    for (n0, t0), (n1, t1) in zip(rows, rows[1:]):
+        print(
+            f"{int(size):>10,} {reference['seconds']:8.2f} {ours['seconds']:12.2f} "
+            f"{ours['seconds'] / reference['seconds']:6.2f} {reference['peak_mb']:9.0f} {ours['peak_mb']:13.0f} "
+            f"{ours['peak_mb'] / reference['peak_mb']:6.2f} {ours['gap']:9.1e}"
+        )
+    for (n0, t0), (n1, t1) in itertools.pairwise(rows):
         print(f"polykeras, {int(n0):,} -> {int(n1):,} points: {1e9 * (t1 - t0) / (n1 - n0):.0f} ns per added point")
     numpy_seconds, ours, same, size = csv_case(int(args.csv_rows), args.repeats)
-    print(f"CSV of {int(args.csv_rows):,} rows ({size / 1e6:.0f} MB), median of {args.repeats} fresh processes: "
-          f"numpy.loadtxt {numpy_seconds:.2f} s, polykeras.data.load_csv {ours:.2f} s (polars, import included), "
-          f"{numpy_seconds / ours:.1f}x faster; same sums: {same}")
+    print(
+        f"CSV of {int(args.csv_rows):,} rows ({size / 1e6:.0f} MB), median of {args.repeats} fresh processes: "
+        f"numpy.loadtxt {numpy_seconds:.2f} s, polykeras.data.load_csv {ours:.2f} s (polars, import included), "
+        f"{numpy_seconds / ours:.1f}x faster; same sums: {same}"
+    )
 
 
 if __name__ == "__main__":

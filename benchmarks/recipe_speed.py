@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The default MNIST recipe's speed on this machine's device (a GPU when JAX or TensorFlow sees one), beside plain Keras.
+"""The default MNIST recipe's speed on this machine's device (a GPU where JAX or TensorFlow sees one), beside Keras.
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/recipe_speed.py [--epochs 90] [--repeats 3] [--no-augment]
 
@@ -18,13 +18,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
+from augmentation_cost import EpochTimes
+from logging_overhead import mnist_case
 
-from augmentation_cost import EpochTimes  # noqa: E402
-from logging_overhead import mnist_case  # noqa: E402
-from polykeras import backend  # noqa: E402
-from polykeras.data import load_mnist  # noqa: E402
-from polykeras.mnist import MNIST_BATCH_SIZE  # noqa: E402
+from polykeras import backend
+from polykeras.data import load_mnist
+from polykeras.mnist import MNIST_BATCH_SIZE
 
 
 def device():
@@ -58,17 +58,21 @@ def main():
     rows = {"plain Keras fit, same model": [], "polykeras recipe, default callbacks": []}
     with tempfile.TemporaryDirectory() as root:
         for _ in range(args.repeats):
-            for name, logged in zip(rows, (False, True)):
+            for name, logged in zip(rows, (False, True), strict=True):
                 seconds = run(os.path.join(root, str(time.monotonic_ns())) if logged else None)
                 rows[name].append((seconds, statistics.median(timers[-1].seconds[1:])))
-    print(f"{backend.name()} on {device()}: {args.epochs} epochs of {samples} digits, batch {MNIST_BATCH_SIZE}, "
-          f"augmented: {args.augment}; keras {keras.__version__}; median of {args.repeats}")
+    print(
+        f"{backend.name()} on {device()}: {args.epochs} epochs of {samples} digits, batch {MNIST_BATCH_SIZE}, "
+        f"augmented: {args.augment}; keras {keras.__version__}; median of {args.repeats}"
+    )
     print(f"{'':38} {'seconds':>8} {'samples/s':>10} {'steps/s':>8} {'steady samples/s':>17}")
     for name, values in rows.items():
         seconds = statistics.median(s for s, _ in values)
         epoch = statistics.median(e for _, e in values)
-        print(f"{name:38} {seconds:8.2f} {args.epochs * samples / seconds:10,.0f} "
-              f"{args.epochs * steps_per_epoch / seconds:8,.0f} {samples / epoch:17,.0f}")
+        print(
+            f"{name:38} {seconds:8.2f} {args.epochs * samples / seconds:10,.0f} "
+            f"{args.epochs * steps_per_epoch / seconds:8,.0f} {samples / epoch:17,.0f}"
+        )
     plain, ours = (statistics.median(s for s, _ in v) for v in rows.values())
     print(f"throughput, polykeras / plain: {plain / ours:.3f}x")
 

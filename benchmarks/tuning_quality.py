@@ -22,29 +22,40 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras_tuner  # noqa: E402
+import keras_tuner
 
-from polykeras import lr_find  # noqa: E402
-from polykeras.data import load_mnist  # noqa: E402
-from polykeras.search import tasks, tuners  # noqa: E402
-from polykeras.search.spec import SearchSpec  # noqa: E402
+from polykeras.data import load_mnist
+from polykeras.search import tuners
+from polykeras.search.spec import SearchSpec
+from polykeras.tasks import MnistTask
 
 
 def search(name, data, max_epochs, directory, grid=False):
-    task = tasks.MnistTask(*tasks.MnistTask.split(data), max_epochs=max_epochs, grid=grid)
-    spec = SearchSpec("mnist", task.options(), tuner=name, max_trials=13, max_epochs=max_epochs, directory=directory,
-                      project_name=name)
+    task = MnistTask.from_data(data, max_epochs=max_epochs, grid=grid)
+    spec = SearchSpec(
+        "mnist",
+        task.options(),
+        tuner=name,
+        max_trials=13,
+        max_epochs=max_epochs,
+        directory=directory,
+        project_name=name,
+    )
     tuner = tuners.make_tuner(spec, task)
     start = time.perf_counter()
     tuner.search(epochs=max_epochs, verbose=0)
     best = tuner.oracle.get_best_trials(1)[0]
-    return best.score, best.hyperparameters.values["learning_rate"], tuners.trained_epochs(tuner, max_epochs), \
-        time.perf_counter() - start
+    return (
+        best.score,
+        best.hyperparameters.values["learning_rate"],
+        tuners.trained_epochs(tuner, max_epochs),
+        time.perf_counter() - start,
+    )
 
 
 def range_test(data, max_epochs):
-    suggestion = lr_find("mnist", data).suggestion
-    hypermodel = tasks.MnistTask(*tasks.MnistTask.split(data), max_epochs=max_epochs)
+    hypermodel = MnistTask.from_data(data, max_epochs=max_epochs)
+    suggestion = hypermodel.lr_find().suggestion
     hp = keras_tuner.HyperParameters()
     hp.Fixed("learning_rate", suggestion)
     model = hypermodel.build(hp)
@@ -54,9 +65,24 @@ def range_test(data, max_epochs):
 
 def workers_wall_time(workers, max_epochs, directory):
     start = time.perf_counter()
-    command = [sys.executable, "-m", "polykeras_cli", "tune", "mnist", "--data", "sample", "--max-epochs",
-               str(max_epochs), "--directory", directory, "--project-name", f"w{workers}", "--json",
-               os.path.join(directory, f"w{workers}.json"), *(["--workers", str(workers)] if workers else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "polykeras_cli",
+        "tune",
+        "mnist",
+        "--data",
+        "sample",
+        "--max-epochs",
+        str(max_epochs),
+        "--directory",
+        directory,
+        "--project-name",
+        f"w{workers}",
+        "--json",
+        os.path.join(directory, f"w{workers}.json"),
+        *(["--workers", str(workers)] if workers else []),
+    ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(directory, f"w{workers}.json")) as f:
         best = json.load(f)["best_score"]
@@ -75,15 +101,22 @@ def main():
         found, suggestion = range_test(data, args.max_epochs)
         print(f"MNIST sample, best validation accuracy, {args.max_epochs} epochs at most per rate:")
         print(f"  {'':34} {'accuracy':>9} {'rate':>9} {'epochs':>7} {'seconds':>8}")
-        for label, (score, rate, epochs, seconds) in (("13-point log grid", grid), ("default search (Hyperband)", default)):
+        for label, (score, rate, epochs, seconds) in (
+            ("13-point log grid", grid),
+            ("default search (Hyperband)", default),
+        ):
             print(f"  {label:34} {100 * score:8.2f}% {rate:9.3g} {epochs:7d} {seconds:8.1f}")
         print(f"  {'LR range test suggestion':34} {100 * found:8.2f}% {suggestion:9.3g} {args.max_epochs:7d}")
-        print(f"  search vs grid: {100 * (default[0] - grid[0]):+.2f} points at {default[2] / grid[2]:.0%} of the epochs")
+        print(
+            f"  search vs grid: {100 * (default[0] - grid[0]):+.2f} points at {default[2] / grid[2]:.0%} of the epochs"
+        )
         if not args.skip_workers:
             one, best_one = workers_wall_time(1, args.max_epochs, root)
             two, best_two = workers_wall_time(2, args.max_epochs, root)
-            print(f"default search wall time: 1 worker {one:.1f} s (best {100 * best_one:.2f}%), "
-                  f"2 workers {two:.1f} s (best {100 * best_two:.2f}%), ratio {two / one:.2f}")
+            print(
+                f"default search wall time: 1 worker {one:.1f} s (best {100 * best_one:.2f}%), "
+                f"2 workers {two:.1f} s (best {100 * best_two:.2f}%), ratio {two / one:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -38,22 +38,30 @@ CONVNET_VIEWS = {
 CONVNET_EPOCHS = 10
 CONVNET_RATES = {"lr-0.001-healthy": 1e-3, "lr-0.03-too-large": 3e-2}
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--virtual-time-budget=15000",
 ]
 
 
 def polykeras(*args, cwd):
-    subprocess.run([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "polykeras_cli", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
 def serve_and_photograph(chromium, logdir, views, work):
     """Serves `logdir` with `polykeras tensorboard`, photographs each view, and stops the server by its PID."""
     server = subprocess.Popen(
         [sys.executable, "-m", "polykeras_cli", "tensorboard", "--logdir", logdir, "--port", "0"],
-        cwd=work, stdout=subprocess.PIPE, text=True,
+        cwd=work,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         url = None
@@ -63,9 +71,20 @@ def serve_and_photograph(chromium, logdir, views, work):
         time.sleep(3)  # the first scan of the logs
         for name, (view, size) in views.items():
             profile = os.path.join(work, "chromium-profile")
-            subprocess.run([chromium, *CHROMIUM_FLAGS, f"--window-size={size}", f"--user-data-dir={profile}",
-                            f"--screenshot={os.path.join(DOCS, name)}", url + view],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            subprocess.run(
+                [
+                    chromium,
+                    *CHROMIUM_FLAGS,
+                    f"--window-size={size}",
+                    f"--user-data-dir={profile}",
+                    f"--screenshot={os.path.join(DOCS, name)}",
+                    url + view,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=120,
+            )
             print(os.path.join("docs", name))
     finally:
         server.send_signal(signal.SIGINT)
@@ -83,8 +102,12 @@ def main():
                 serve_and_photograph(chromium, logdir, {name: (view, "1400,900") for name, view in views.items()}, work)
         script = os.path.join(os.path.dirname(DOCS), "scripts", "watch_a_convnet.py")
         for run, rate in CONVNET_RATES.items():
-            env = {**os.environ, "EPOCHS": str(CONVNET_EPOCHS), "LEARNING_RATE": str(rate),
-                   "LOG_DIR": os.path.join("convnet", run)}
+            env = {
+                **os.environ,
+                "EPOCHS": str(CONVNET_EPOCHS),
+                "LEARNING_RATE": str(rate),
+                "LOG_DIR": os.path.join("convnet", run),
+            }
             subprocess.run([sys.executable, script], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
         serve_and_photograph(chromium, "convnet", CONVNET_VIEWS, work)
 

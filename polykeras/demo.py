@@ -21,12 +21,13 @@ from polykeras.mnist import train_mnist
 from polykeras.polynomial import PolynomialRegression
 
 # The seed program's data: y = 1 + 2x + 3x^2 + noise, 100 points on [-1, 1], six coefficients from 0.
-SEED_PROBLEM = {"true_coefficients": [1.0, 2.0, 3.0], "samples": 100, "noise": 0.1, "x_range": (-1.0, 1.0),
-                "degree": 5}
+SEED_PROBLEM = {"true_coefficients": [1.0, 2.0, 3.0], "samples": 100, "noise": 0.1, "x_range": (-1.0, 1.0), "degree": 5}
 # Its own recipe, and polykeras's default, as `fit_polynomial` arguments.
 SEED_RECIPES = [
-    ("1. The seed program's recipe: raw monomials, SGD at 0.01, 1000 epochs from zeros",
-     {"basis": "monomial", "learning_rate": 0.01, "epochs": 1000}),
+    (
+        "1. The seed program's recipe: raw monomials, SGD at 0.01, 1000 epochs from zeros",
+        {"basis": "monomial", "learning_rate": 0.01, "epochs": 1000},
+    ),
     ("2. polykeras's default: Legendre basis orthonormalised on the data, SGD at 0.4, 20 epochs", {}),
 ]
 ZERO_INIT = {"epochs": 3, "hidden": (64, 64), "augment": False}
@@ -46,11 +47,11 @@ def zero_init_contrast(digits, **recipe):
 # How each backend decides which variables to train: the seed's second question.
 HOW_KERAS_TRAINS = {
     "tensorflow": "a tf.GradientTape watches the trainable variables while the loss is computed; "
-                  "tape.gradient gives None for the others",
+    "tape.gradient gives None for the others",
     "jax": "model.stateless_call(trainable, non_trainable, x) is a pure function of the variables' values; "
-           "jax.grad differentiates it with respect to its first argument only",
+    "jax.grad differentiates it with respect to its first argument only",
     "torch": "autograd records the operations on tensors with requires_grad, which Keras sets on the trainable "
-             "variables alone; Keras's torch trainer calls loss.backward(), and only those get a .grad",
+    "variables alone; Keras's torch trainer calls loss.backward(), and only those get a .grad",
 }
 
 
@@ -71,6 +72,13 @@ def what_gets_a_gradient(x, y, degree=5):
     model.adapt(x)
     model.compile(optimizer="sgd", loss=keras.losses.MeanSquaredError(dtype="float64"))
     gradients = backend.gradient_by_variable(model, np.asarray(x, "float64"), np.asarray(y, "float64"))
-    return [{"variable": v.name, "path": v.path, "shape": tuple(v.shape), "trainable": v.trainable,
-             "gradient_norm": None if gradients[v.path] is None else float(np.linalg.norm(gradients[v.path]))}
-            for v in model.weights]
+    return [
+        {
+            "variable": v.name,
+            "path": v.path,
+            "shape": tuple(v.shape),
+            "trainable": v.trainable,
+            "gradient_norm": None if gradients[v.path] is None else float(np.linalg.norm(gradients[v.path])),
+        }
+        for v in model.weights
+    ]

@@ -37,8 +37,7 @@ print("trainable:", [w.name for w in model.trainable_weights])
 print("not trainable:", [w.name for w in model.non_trainable_weights])
 
 # Train: the optimizer, not the initial value, moves the coefficients.
-model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE),
-              loss=keras.losses.MeanSquaredError(dtype="float64"))
+model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss=keras.losses.MeanSquaredError(dtype="float64"))
 logger = polykeras.TensorBoard(LOG_DIR, data=(x, y))  # coefficients, curve and histograms per epoch
 model.fit(x, y, batch_size=len(x), epochs=EPOCHS, callbacks=[logger], verbose=2)
 
@@ -46,7 +45,7 @@ model.fit(x, y, batch_size=len(x), epochs=EPOCHS, callbacks=[logger], verbose=2)
 learned = layer.coefficients()  # power basis, lowest degree first
 optimum = polykeras.least_squares(x, y, DEGREE).convert().coef
 print(f"\n{'term':>5} {'start':>6} {'learned':>12} {'least squares':>14}")
-for k, (a, b) in enumerate(zip(learned, optimum)):
+for k, (a, b) in enumerate(zip(learned, optimum, strict=True)):
     print(f"{'x^' + str(k):>5} {0:>6} {a:>12.6f} {b:>14.6f}")
 print(f"\nrelative gap: {np.linalg.norm(learned - optimum) / np.linalg.norm(optimum):.2e}")
 print(f"logs: {LOG_DIR}")

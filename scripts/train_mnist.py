@@ -39,8 +39,14 @@ model.summary()
 
 # Train, logging the weights to TensorBoard.
 logger = polykeras.TensorBoard(LOG_DIR, histogram_freq=5, image_freq=10)
-model.fit(x_train, keras.utils.to_categorical(y_train, 10), batch_size=BATCH_SIZE, epochs=EPOCHS,
-          callbacks=[logger], verbose=2)
+model.fit(
+    x_train,
+    keras.utils.to_categorical(y_train, 10),
+    batch_size=BATCH_SIZE,
+    epochs=EPOCHS,
+    callbacks=[logger],
+    verbose=2,
+)
 
 # Evaluate and save.
 predicted = np.argmax(model.predict(x_test, verbose=0), axis=1)

@@ -16,9 +16,11 @@ search over several machines with KerasTuner's own distributed mode: start
 it on each with three environment variables, and the same data.
 
     # on the chief (serves the oracle at 10.0.0.1:8000, trains nothing)
-    KERASTUNER_TUNER_ID=chief  KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python scripts/tune_learning_rate.py
+    KERASTUNER_TUNER_ID=chief  KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \
+        python scripts/tune_learning_rate.py
     # on each worker, with its own id
-    KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python scripts/tune_learning_rate.py
+    KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \
+        python scripts/tune_learning_rate.py
 
 A chief that no worker calls for CHIEF_TIMEOUT seconds while trials are
 unfinished (its workers died) names them and exits with code 1.
@@ -56,12 +58,19 @@ x_train, y_train = x_train[order], y_train[order]
 # A model of your own, compiled as usual: its loss, metrics and optimizer are what every trial uses.
 # Seeded, so that every machine of a distributed search starts lr_find from the same weights.
 keras.utils.set_random_seed(0)
-model = keras.Sequential([
-    keras.Input((28, 28, 1)),
-    keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
-    keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-    keras.layers.Flatten(), keras.layers.Dropout(0.3), keras.layers.Dense(10, activation="softmax"),
-], name="convnet")
+model = keras.Sequential(
+    [
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dropout(0.3),
+        keras.layers.Dense(10, activation="softmax"),
+    ],
+    name="convnet",
+)
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 # 1. The learning-rate range test.
@@ -73,25 +82,42 @@ lr_range = tuple(float(f"{rate:.2g}") for rate in (found.suggestion / 10, found.
 
 
 def report(trial):
-    print(f"trial {trial['number']}/{trial['total']}  lr {trial['hyperparameters']['learning_rate']:.1e}  "
-          f"{trial['objective']} {trial['score']:.4f}  best {trial['best_score']:.4f}  {trial['seconds']:.0f} s")
+    print(
+        f"trial {trial['number']}/{trial['total']}  lr {trial['hyperparameters']['learning_rate']:.1e}  "
+        f"{trial['objective']} {trial['score']:.4f}  best {trial['best_score']:.4f}  {trial['seconds']:.0f} s"
+    )
 
 
 # 2. The search from a decade below the suggestion to 3 times it (the suggestion is already a tenth of the rate
 #    where the loss was lowest, and Adam diverges not far above); rerunning the script continues it.
-result = polykeras.search(model, x_train, y_train, objective="val_accuracy", batch_size=64, tuner=TUNER,
-                          max_trials=MAX_TRIALS, max_epochs=MAX_EPOCHS, directory=DIRECTORY, workers=WORKERS,
-                          lr_range=lr_range, chief_timeout=CHIEF_TIMEOUT,
-                          on_trial_end=report)
+result = polykeras.search(
+    model,
+    x_train,
+    y_train,
+    objective="val_accuracy",
+    batch_size=64,
+    tuner=TUNER,
+    max_trials=MAX_TRIALS,
+    max_epochs=MAX_EPOCHS,
+    directory=DIRECTORY,
+    workers=WORKERS,
+    lr_range=lr_range,
+    chief_timeout=CHIEF_TIMEOUT,
+    on_trial_end=report,
+)
 if result is None:  # this process was a distributed worker; the chief reports
     raise SystemExit(0)
 
 # 3. Results, best first, and the best model retrained and saved.
 for trial in result.trials:
-    print(f"{trial['trial_id']:>4}  lr {trial['hyperparameters']['learning_rate']:.3g}  "
-          f"{result.objective} {trial['score']}  {trial['epochs']} epochs  {trial['status']}")
-print(f"best: {result.best_hyperparameters} ({result.objective} {result.best_score:.4f}), "
-      f"{result.trained_epochs} epochs in {result.seconds:.0f} s")
+    print(
+        f"{trial['trial_id']:>4}  lr {trial['hyperparameters']['learning_rate']:.3g}  "
+        f"{result.objective} {trial['score']}  {trial['epochs']} epochs  {trial['status']}"
+    )
+print(
+    f"best: {result.best_hyperparameters} ({result.objective} {result.best_score:.4f}), "
+    f"{result.trained_epochs} epochs in {result.seconds:.0f} s"
+)
 best = result.best_model()
 accuracy = float(np.mean(np.argmax(best.predict(x_test, verbose=0), axis=1) == y_test))
 print(f"test accuracy: {accuracy:.4f}")

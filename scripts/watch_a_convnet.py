@@ -32,24 +32,34 @@ print(f"{source}: {len(x_train)} training and {len(x_test)} test images")
 
 # Model: keras-io's convnet.
 keras.utils.set_random_seed(0)
-model = keras.Sequential([
-    keras.Input(shape=(28, 28, 1)),
-    keras.layers.Conv2D(32, kernel_size=3, activation="relu"),
-    keras.layers.MaxPooling2D(pool_size=2),
-    keras.layers.Conv2D(64, kernel_size=3, activation="relu"),
-    keras.layers.MaxPooling2D(pool_size=2),
-    keras.layers.Flatten(),
-    keras.layers.Dropout(0.5),
-    keras.layers.Dense(10, activation="softmax"),
-])
-model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categorical_crossentropy",
-              metrics=["accuracy"])
+model = keras.Sequential(
+    [
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(32, kernel_size=3, activation="relu"),
+        keras.layers.MaxPooling2D(pool_size=2),
+        keras.layers.Conv2D(64, kernel_size=3, activation="relu"),
+        keras.layers.MaxPooling2D(pool_size=2),
+        keras.layers.Flatten(),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(10, activation="softmax"),
+    ]
+)
+model.compile(
+    optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 
 # Train, watched: the callback takes keras.callbacks.TensorBoard's arguments, and a fixed batch.
 fixed = np.linspace(0, len(x_train) - 1, 128).astype(int)  # a spread of training digits, every class
 watch = polykeras.TensorBoard(LOG_DIR, histogram_freq=1, image_freq=1, data=(x_train[fixed], y_train[fixed]))
-model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_data=(x_test, y_test),
-          callbacks=[watch], verbose=2)
+model.fit(
+    x_train,
+    y_train,
+    batch_size=BATCH_SIZE,
+    epochs=EPOCHS,
+    validation_data=(x_test, y_test),
+    callbacks=[watch],
+    verbose=2,
+)
 
 # Evaluate on the sample's 1,000 held-out digits.
 loss, accuracy = model.evaluate(x_test, y_test, verbose=0)

@@ -13,7 +13,11 @@ def test_only_the_coefficients_get_a_gradient_of_twice_the_least_squares_fits_rm
     rows = what_gets_a_gradient(x, y, SEED_PROBLEM["degree"])
     fitted = np.polyval(np.polyfit(x, y, SEED_PROBLEM["degree"]), x)  # float64 least squares
     assert [(r["variable"], r["trainable"]) for r in rows] == [
-        ("coefficients", True), ("domain_min", False), ("domain_max", False), ("basis_transform", False)]
+        ("coefficients", True),
+        ("domain_min", False),
+        ("domain_max", False),
+        ("basis_transform", False),
+    ]
     assert rows[0]["gradient_norm"] == pytest.approx(2 * np.sqrt(np.mean(fitted**2)), rel=1e-6)
     assert [r["gradient_norm"] for r in rows[1:]] == [None, None, None]
     assert rows[0]["shape"] == (6,) and rows[3]["shape"] == (6, 6)

@@ -10,8 +10,7 @@ import tarfile
 import zipfile
 
 import pytest
-
-from conftest import REPO
+from helpers import REPO
 
 # What the package reads at run time besides its modules.
 DATA_FILES = ["polykeras/resources/MNIST_SAMPLE.md", "polykeras/resources/mnist_sample.npz"]
@@ -32,8 +31,13 @@ def dist(tmp_path_factory):
     """`make dist`'s build: the sdist, then the wheel built from it, with the locked setuptools."""
     out = tmp_path_factory.mktemp("dist")
     env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
-    subprocess.run([_uv(), "build", "--no-build-isolation", "--quiet", "--out-dir", str(out), REPO],
-                   check=True, env=env, capture_output=True, text=True)
+    subprocess.run(
+        [_uv(), "build", "--no-build-isolation", "--quiet", "--out-dir", str(out), REPO],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     (wheel,) = glob.glob(str(out / "polykeras-*.whl"))
     (sdist,) = glob.glob(str(out / "polykeras-*.tar.gz"))
     return wheel, sdist
@@ -41,8 +45,11 @@ def dist(tmp_path_factory):
 
 def _source_modules():
     """Every module of the two packages: polykeras (the library) and polykeras_cli (the command)."""
-    return sorted(os.path.relpath(p, REPO) for package in ("polykeras", "polykeras_cli")
-                  for p in glob.glob(os.path.join(REPO, package, "**", "*.py"), recursive=True))
+    return sorted(
+        os.path.relpath(p, REPO)
+        for package in ("polykeras", "polykeras_cli")
+        for p in glob.glob(os.path.join(REPO, package, "**", "*.py"), recursive=True)
+    )
 
 
 def test_the_wheel_carries_the_modules_and_the_mnist_sample(dist):
@@ -61,7 +68,8 @@ def test_the_wheel_carries_the_modules_and_the_mnist_sample(dist):
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
     for name, version in (("tensorflow", "<2.22,>=2.21"), ("jax", ">=0.9"), ("torch", ">=2.13")):
         assert [r for r in requires if r.startswith(f"Requires-Dist: {name}")] == [
-            f'Requires-Dist: {name}{version}; extra == "{name}"']
+            f'Requires-Dist: {name}{version}; extra == "{name}"'
+        ]
     assert "polykeras = polykeras_cli:main" in entry_points
 
 
@@ -70,8 +78,15 @@ def test_the_sdist_carries_the_sample_tests_and_lock(dist):
     with tarfile.open(sdist) as archive:
         top = os.path.basename(sdist)[: -len(".tar.gz")]
         names = {n.removeprefix(top + "/") for n in archive.getnames()}
-    assert {*DATA_FILES, *_source_modules(), "pyproject.toml", "uv.lock",
-            "requirements-bootstrap.txt", "tests/test_packaging.py", "README.md"} <= names
+    assert {
+        *DATA_FILES,
+        *_source_modules(),
+        "pyproject.toml",
+        "uv.lock",
+        "requirements-bootstrap.txt",
+        "tests/test_packaging.py",
+        "README.md",
+    } <= names
     assert not any(n.startswith("logs/") and n != "logs" for n in names)
 
 
@@ -85,8 +100,22 @@ def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
     run = dict(check=True, capture_output=True, text=True)
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], **run)
     locked = tmp_path / "locked.txt"  # the runtime dependencies exactly as uv.lock pins them
-    subprocess.run([uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--extra", "jax", "--quiet",
-                    "--output-file", str(locked)], cwd=REPO, **run)
+    subprocess.run(
+        [
+            uv,
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--extra",
+            "jax",
+            "--quiet",
+            "--output-file",
+            str(locked),
+        ],
+        cwd=REPO,
+        **run,
+    )
     python = str(venv / "bin" / "python")
     subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--require-hashes", "-r", str(locked)], **run)
     subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", wheel], **run)
@@ -95,8 +124,9 @@ def test_the_installed_wheel_runs_outside_the_tree(dist, tmp_path):
     env.update(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="jax")
 
     def polykeras(*args):
-        done = subprocess.run([str(venv / "bin" / "polykeras"), *args], cwd=work, env=env, capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            [str(venv / "bin" / "polykeras"), *args], cwd=work, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout
 

@@ -8,14 +8,19 @@ import sys
 
 import numpy as np
 import pytest
-
-from conftest import REPO
+from helpers import REPO
 
 
 def run_script(name, cwd, **settings):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **{k: str(v) for k, v in settings.items()}}
-    done = subprocess.run([sys.executable, os.path.join(REPO, "scripts", name)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", name)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -68,12 +73,18 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
 
 @pytest.mark.any_backend  # the example, once; the callback on convnets on each backend: test_tensorboard_callback.py
 def test_watch_a_convnet_script_logs_what_the_convnet_learned(tmp_path):
-    from conftest import read_run
+    from helpers import read_run
 
     out = run_script("watch_a_convnet.py", tmp_path, EPOCHS=2)
     assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.8
     run = read_run(tmp_path / "logs" / "scripts" / "watch_a_convnet" / "train")
-    assert {"weights/conv2d_kernels", "weights/conv2d_learned", "activations/conv2d/dead_fraction",
-            "activations/conv2d_1/dead_fraction", "epoch_accuracy", "keras"} <= set(run)
+    assert {
+        "weights/conv2d_kernels",
+        "weights/conv2d_learned",
+        "activations/conv2d/dead_fraction",
+        "activations/conv2d_1/dead_fraction",
+        "epoch_accuracy",
+        "keras",
+    } <= set(run)
     assert [s for s, _ in run["weights/conv2d_learned"]] == [0, 1, 2]
     assert any(tag.startswith("update_ratio/") and tag.endswith("conv2d/kernel") for tag in run)
