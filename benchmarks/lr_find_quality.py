@@ -479,6 +479,32 @@ def report(cases, results):
     )
 
 
+def markdown(cases, results, best_rates):
+    """The per-case table of docs/benchmarks.md: the grid's best, the checked suggestion, each rule's pick, the cost."""
+    methods = list(next(iter(results.values()))[1])
+    print(
+        "\n| case | optimizer, batch, epochs | grid's best | "
+        + " | ".join("checked suggestion (default)" if m == "suggestion" else f"`{m}` alone" for m in methods)
+        + " | check's cost |"
+    )
+    print("|---" * (len(methods) + 4) + "|")
+    for name, (best, picks, cost) in results.items():
+        case, metric = cases[name], cases[name]["metric"]
+        best_rate = best_rates[name]
+        shown_best = f"MSE {best:.4g} at {best_rate:.0e}" if metric == "mse" else f"{best:.2f} % at {best_rate:.0e}"
+        cells = []
+        for method in methods:
+            rate, value = picks[method]
+            gap = shortfall(metric, best, value)
+            cells.append(
+                f"{rate:.1e} → {value:.4g} ({gap:.2f}x)"
+                if metric == "mse"
+                else f"{rate:.1e} → {value:.2f} ({gap:+.2f})"
+            )
+        label = f"{case['optimizer'](1e-3).__class__.__name__}, {case['batch']}, {case['epochs']}"
+        print(f"| {name} | {label} | {shown_best} | " + " | ".join(cells) + f" | {100 * cost:.1f} % |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=[*SETS, "all"], default="design")
@@ -486,6 +512,7 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--cache", default=os.path.join("logs", "benchmarks", "lr_find_quality.json"))
     parser.add_argument("--fresh", action="store_true", help="train everything again, ignoring the cache")
+    parser.add_argument("--markdown", action="store_true", help="also print the per-case table as Markdown")
     args = parser.parse_args()
     cases = {**DESIGN, **HELD_OUT} if args.set == "all" else SETS[args.set]
     names = args.cases or list(cases)
@@ -501,7 +528,7 @@ def main():
         f"backend {keras.backend.backend()}, set {args.set}, seeds {args.seeds}, "
         f"grid {', '.join(f'{r:.2g}' for r in GRID)}"
     )
-    results = {}
+    results, best_rates = {}, {}
     start = time.perf_counter()
     for name in names:
         case = cases[name]
@@ -512,6 +539,7 @@ def main():
         best_rate = min(grid, key=grid.get) if metric == "mse" else max(grid, key=grid.get)
         best = grid[best_rate]
         results[name] = (best, picks, cost)
+        best_rates[name] = best_rate
         unit = "MSE" if metric == "mse" else "%"
         print(
             f"\n{name} ({case['optimizer'](1e-3).__class__.__name__}, batch {case['batch']}, "
@@ -537,6 +565,8 @@ def main():
         f"the best MSE), {time.perf_counter() - start:.0f} s"
     )
     report(cases, results)
+    if args.markdown:
+        markdown(cases, results, best_rates)
 
 
 if __name__ == "__main__":
