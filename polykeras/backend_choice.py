@@ -17,8 +17,8 @@ modules: only which packages are installed is looked at.
 
 Example:
 
->>> chosen, said = choose({"KERAS_BACKEND": "jax"}, installed=lambda name: True)
->>> chosen, said
+>>> chosen, notice = choose({"KERAS_BACKEND": "jax"}, installed=lambda name: True)
+>>> chosen, notice
 ('jax', None)
 >>> choose({}, installed=lambda name: name != "tensorflow", config="tensorflow")
 ('jax', 'polykeras: keras.json names tensorflow, which is not installed: using jax (set KERAS_BACKEND to choose)')

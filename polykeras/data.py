@@ -17,25 +17,6 @@ from polykeras.checks import check_int, check_number
 from polykeras.errors import InvalidArgumentError, RunError
 
 
-def parse_floats(text, name):
-    """Parses a comma-separated list of finite numbers such as `"1,2,3"`.
-
-    Args:
-        text: The string to parse.
-        name: The option's name, used in error messages.
-
-    Returns:
-        A list of floats.
-    """
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise InvalidArgumentError(f"{name} must be comma-separated numbers. Received: {name}={text!r}") from None
-    if not all(math.isfinite(v) for v in values):
-        raise InvalidArgumentError(f"{name} must be finite numbers. Received: {name}={text!r}")
-    return values
-
-
 def check_xy(x, y):
     """Checks that `x` and `y` are finite 1-D float arrays of equal, non-zero length.
 

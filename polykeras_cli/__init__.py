@@ -171,8 +171,8 @@ def _load_backend(requested):
             raise UsageError(backend_choice.not_installed(requested, received=f"--backend {requested}"))
         os.environ["KERAS_BACKEND"] = requested  # for Keras, and the processes a search starts
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    said = _Records()
-    logging.getLogger("polykeras").addHandler(said)
+    captured = _Records()
+    logging.getLogger("polykeras").addHandler(captured)
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -187,8 +187,8 @@ def _load_backend(requested):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        logging.getLogger("polykeras").removeHandler(said)
-    for record in said.records:
+        logging.getLogger("polykeras").removeHandler(captured)
+    for record in captured.records:
         logging.getLogger("polykeras").handle(record)
     os.environ["KERAS_BACKEND"] = sys.modules["keras"].backend.backend()
     return os.environ["KERAS_BACKEND"]

@@ -153,7 +153,6 @@ def train(args):
     print_logs(result.log_dir)
     write_json(args.json, {**result.as_json(), "data_source": source})
     return 0
-    return 0
 
 
 def add_evaluate_arguments(parser):

@@ -118,6 +118,7 @@ BAD_INPUT = [
     (["--samples", "3"], "a degree-5 polynomial needs at least 6 distinct x values. Received: 3"),
     (["--x-range", "2,2"], "Received: x_range=2.0,2.0"),
     (["--x-range", "0,inf"], "--x-range must be finite numbers. Received: --x-range='0,inf'"),
+    (["--x-range", "1,a"], "--x-range must be comma-separated numbers. Received: --x-range='1,a'"),
     (["--true-coefficients", "1,nan"], "Received: --true-coefficients='1,nan'"),
     (["--csv", "missing.csv"], "CSV file not found. Received: missing.csv"),
     (["--csv", "nan.csv"], "y must be finite. Received: y[1]=nan"),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from polykeras.data import check_xy, load_csv, load_mnist, parse_floats, synthetic_polynomial
+from polykeras.data import check_xy, load_csv, load_mnist, synthetic_polynomial
 
 
 def test_synthetic_polynomial_without_noise():
@@ -52,12 +52,6 @@ def test_load_csv_missing_and_unreadable(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(ValueError, match="cannot read CSV file"):
         load_csv(str(binary))
-
-
-def test_parse_floats():
-    assert parse_floats("-1,2.5", "--x-range") == [-1.0, 2.5]
-    with pytest.raises(ValueError, match=r"Received: --x-range='1,a'"):
-        parse_floats("1,a", "--x-range")
 
 
 def test_check_xy_lengths():

@@ -239,14 +239,14 @@ def _validation(validation_data, batch_size):
     if isinstance(validation_data, keras.utils.PyDataset):
         return [_unpacked(validation_data[k]) for k in range(min(len(validation_data), MAX_VALIDATION_BATCHES))]
     if hasattr(validation_data, "__iter__"):
-        found = []
+        taken = []
         for batch in validation_data:
-            found.append(_unpacked(batch))
-            if len(found) == MAX_VALIDATION_BATCHES:
+            taken.append(_unpacked(batch))
+            if len(taken) == MAX_VALIDATION_BATCHES:
                 break
-        if not found:
+        if not taken:
             raise InvalidArgumentError("validation_data yields no batch. Received: an empty dataset", "validation_data")
-        return found
+        return taken
     raise InvalidArgumentError(
         f"validation_data must be (x, y) arrays or a dataset of batches. Received: {type(validation_data).__name__}",
         "validation_data",

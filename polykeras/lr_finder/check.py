@@ -102,7 +102,7 @@ def run(stepper, picks, training, validation, steps):
     Returns:
         A `Candidate` for each pick, in order.
     """
-    model, found = stepper.model, []
+    model, trained = stepper.model, []
     for rate, source in picks:
         stepper.reset()
         stepper.constant(rate)
@@ -115,9 +115,9 @@ def run(stepper, picks, training, validation, steps):
                 break
         if finite:
             candidate.score, candidate.error = validation_loss(model, validation)
-        found.append(candidate)
+        trained.append(candidate)
     stepper.reset()
-    return found
+    return trained
 
 
 def choose(candidates):
