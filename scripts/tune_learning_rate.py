@@ -5,7 +5,8 @@
     polykeras tensorboard --logdir logs/scripts/tune     # HParams: score against rate, one run per trial
 
 Steps: a small convnet on MNIST digits, compiled as usual; `polykeras.lr_find`
-(the learning-rate range test: one batch per rate, the model restored
+(the learning-rate range test: one batch per rate, then its candidates
+trained briefly and scored on held-out digits, the model restored
 afterwards); then `polykeras.search` from a decade below its suggestion to
 three times it, with KerasTuner, on WORKERS processes (each trial trains a fresh
 clone of the model); the best model retrained and saved.
@@ -83,13 +84,14 @@ lr_range = tuple(float(f"{rate:.2g}") for rate in (found.suggestion / 10, found.
 
 def report(trial):
     print(
-        f"trial {trial['number']}/{trial['total']}  lr {trial['hyperparameters']['learning_rate']:.1e}  "
+        f"trial {trial['trial_id']} ({trial['number']} of {trial['total']} done)  "
+        f"lr {trial['hyperparameters']['learning_rate']:.1e}  "
         f"{trial['objective']} {trial['score']:.4f}  best {trial['best_score']:.4f}  {trial['seconds']:.0f} s"
     )
 
 
-# 2. The search from a decade below the suggestion to 3 times it (the suggestion is already a tenth of the rate
-#    where the loss was lowest, and Adam diverges not far above); rerunning the script continues it.
+# 2. The search from a decade below the suggestion to 3 times it (the check already kept the lowest rate that trains
+#    about as well as the best it tried); rerunning the script continues it.
 result = polykeras.search(
     model,
     x_train,

@@ -55,7 +55,7 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
     assert len(rates) == 2 and all(0.09 * suggestion <= r <= 3.1 * suggestion for r in rates)  # the range, rounded
     assert re.findall(r"^tuner\d: pid \d+", out, re.M) and re.search(r"^best: \{'learning_rate': ", out, re.M)
     # Each finished trial reported once, numbered by the chief's finished trials, with the best so far.
-    reported = re.findall(r"^trial (\d)/2  lr \S+  val_accuracy (\S+)  best (\S+)", out, re.M)
+    reported = re.findall(r"^trial \d+ \((\d) of 2 done\)  lr \S+  val_accuracy (\S+)  best (\S+)", out, re.M)
     assert [n for n, _, _ in reported] == ["1", "2"]
     assert float(reported[-1][2]) == max(float(score) for _, score, _ in reported)
     assert float(re.search(r"^best: .* \(val_accuracy (\S+)\)", out, re.M).group(1)) == float(reported[-1][2])

@@ -129,7 +129,7 @@ def test_a_chief_and_a_worker_started_with_kerastuners_variables_time_out_and_th
         _stop_all(processes)
     assert processes["tuner0"].returncode == 0 and processes["chief"].returncode == 0, out
     # The worker reports each trial it finished, numbered by the chief's finished trials, of the planned total.
-    assert re.findall(r"^trial (\d)/2 ", out["tuner0"], re.M) == ["1", "2"]
+    assert re.findall(r"^trial \d+ \((\d) of 2 done\)", out["tuner0"], re.M) == ["1", "2"]
     assert re.search(r"^best: \{'learning_rate': ", out["chief"], re.M)
     trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
     assert sorted((t["trial_id"], t["status"]) for t in trials) == [("0", "COMPLETED"), ("1", "COMPLETED")]

@@ -107,6 +107,7 @@ def planted(tmp_path, monkeypatch):
     (source / "planted.py").write_text(PLANTED)
     monkeypatch.setenv("PLANTED_MARK", str(mark))
     monkeypatch.syspath_prepend(str(source))
+    sys.modules.pop("planted", None)  # imported afresh: a test before may have loaded it
     import planted as module
 
     x = np.zeros((10, 2), "float32")
@@ -115,7 +116,8 @@ def planted(tmp_path, monkeypatch):
     shared.share(spec, task)
     sys.modules.pop("planted")
     mark.unlink()
-    return spec, mark
+    yield spec, mark
+    sys.modules.pop("planted", None)
 
 
 @pytest.mark.timeout(120)

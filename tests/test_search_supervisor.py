@@ -81,11 +81,11 @@ def test_a_users_model_is_searched_by_two_workers_each_on_its_own_device(tmp_pat
             devices=["0", "1"],
         )
     assert sorted(t["status"] for t in result.trials) == ["COMPLETED"] * 4
-    said = "\n".join(caplog.messages)
-    pids = _pids(said)
+    logged = "\n".join(caplog.messages)
+    pids = _pids(logged)
     assert {name: len(p) for name, p in pids.items()} == {"chief": 1, "tuner0": 1, "tuner1": 1}
-    assert f"tuner0: pid {pids['tuner0'][0]} (CUDA_VISIBLE_DEVICES='0')" in said
-    assert f"tuner1: pid {pids['tuner1'][0]} (CUDA_VISIBLE_DEVICES='1')" in said
+    assert f"tuner0: pid {pids['tuner0'][0]} (CUDA_VISIBLE_DEVICES='0')" in logged
+    assert f"tuner1: pid {pids['tuner1'][0]} (CUDA_VISIBLE_DEVICES='1')" in logged
     logs = tmp_path / "logs" / "tune" / "mine" / "processes"
     # Each process saw the device it was given: the chief none, each worker its own (as JAX, PyTorch and
     # TensorFlow read CUDA_VISIBLE_DEVICES).
@@ -235,9 +235,9 @@ def test_a_worker_that_keeps_dying_stops_the_search_after_three_restarts(tmp_pat
     assert re.match(
         r"tuner0 failed 4 times \(last exit code 3\); search stopped, see .*processes/tuner0\.log$", str(caught.value)
     ), caught.value
-    said = "\n".join(caplog.messages)
-    pids = _pids(said)
-    assert len(pids["tuner0"]) == 4 and said.count("tuner0 exited with code 3; starting it again") == 3
+    logged = "\n".join(caplog.messages)
+    pids = _pids(logged)
+    assert len(pids["tuner0"]) == 4 and logged.count("tuner0 exited with code 3; starting it again") == 3
     assert not any(alive(pid) for p in pids.values() for pid in p), "a process outlived the search"
 
 
