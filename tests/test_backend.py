@@ -109,3 +109,14 @@ def test_jax_and_torch_train_log_sweep_and_search_without_importing_tensorflow(t
         ]
         assert "keras" in imported and backend_name in imported, log.name  # the record is there
         assert not [m for m in imported if m.split(".")[0] == "tensorflow"], log.name
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's x64 mode")
+@pytest.mark.parametrize("setting, x64", [(None, True), ("0", False), ("false", False)])
+def test_importing_polykeras_turns_jaxs_x64_mode_on_unless_jax_enable_x64_opts_out(setting, x64):
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    if setting is not None:
+        env["JAX_ENABLE_X64"] = setting
+    code = "import polykeras, jax, jax.numpy as jnp; print(jax.config.jax_enable_x64, jnp.zeros(1, 'float64').dtype)"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.stdout == f"{x64} {'float64' if x64 else 'float32'}\n", done.stderr[-2000:]

@@ -172,3 +172,39 @@ def test_the_sample_comes_in_one_seeded_random_order_so_any_slice_holds_every_di
     for part in (y[:200], y[-len(y) // 5 :], y_test[:200]):
         assert sorted(set(part.tolist())) == list(range(10))
     assert (np.diff(y) != 0).mean() > 0.5  # not in runs of one label
+
+
+def _load_without_a_network(source, tmp_path):
+    """`load_mnist(source)` in a fresh process whose Keras cache is empty and whose every download is refused at once
+    (a proxy on a closed port), so that nothing is downloaded here or anywhere the suite runs."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(tmp_path / "keras-home"),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "from polykeras.data import load_mnist\n"
+        "from polykeras.errors import RunError\n"
+        f"try:\n    (x, y), (xt, yt), used = load_mnist({source!r})\n"
+        "    print(used, len(x), len(xt))\n"
+        "except RunError as e:\n    print('RunError:', e)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.any_backend
+def test_auto_falls_back_to_the_sample_with_one_warning_and_keras_fails_with_a_run_error(tmp_path):
+    auto = _load_without_a_network("auto", tmp_path)
+    assert auto.stdout.splitlines()[-1] == "sample 4000 1000", auto.stdout + auto.stderr[-2000:]
+    warned = [line for line in auto.stderr.splitlines() if line.startswith("full MNIST unavailable")]
+    assert len(warned) == 1 and warned[0].endswith("; using the bundled 5,000-digit sample"), auto.stderr[-2000:]
+    full = _load_without_a_network("keras", tmp_path)
+    assert full.stdout.splitlines()[-1].startswith("RunError: cannot load MNIST through Keras: "), full.stdout
+    assert not (tmp_path / "keras-home" / "datasets" / "mnist.npz").exists()  # nothing was downloaded

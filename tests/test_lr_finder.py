@@ -302,3 +302,16 @@ def test_an_untrusted_sweep_is_flagged_and_logged(caplog):
         result = lr_find(model, x, y, steps=30, start_lr=1e-9, end_lr=1e-8, check=False)  # too small to move a thing
     assert result.warning.startswith("no clear descent")
     assert f"the suggestion {result.suggestion:.3g} cannot be trusted: no clear descent" in caplog.text
+
+
+def test_data_that_ends_before_the_sweep_does_says_so_and_keeps_what_it_measured(caplog):
+    model, x, y = _line()
+
+    def five_batches():
+        for k in range(5):
+            yield x[64 * k : 64 * (k + 1)], y[64 * k : 64 * (k + 1)]
+
+    with caplog.at_level(logging.WARNING, logger="polykeras"):
+        result = lr_find(model, five_batches(), steps=20, start_lr=1e-4, end_lr=1.0, check=False)
+    assert "lr_find: the data ended after 5 of 20 steps" in caplog.text
+    assert len(result.rates) == len(result.losses) == 5 and np.isclose(result.rates[0], 1e-4)

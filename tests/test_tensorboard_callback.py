@@ -419,3 +419,19 @@ def test_an_mlp_on_flat_images_gets_one_tile_per_unit_raw_and_learned(tmp_path):
     assert expected.shape == (2 * (6 * 29 + 1), 2 * (6 * 29 + 1))  # 32 units: 6 x 6 tiles of 28 px, twice as large
     counts = run["hidden_1/kernel/histogram"][-1][1][:, 2]
     assert counts.sum() == 784 * 32
+
+
+def test_at_update_freq_epoch_the_callback_has_no_batch_hooks_so_keras_keeps_steps_asynchronous():
+    """Keras runs steps without waiting for their results unless a callback overrides `on_train_batch_end` or
+    `on_batch_end` (what `CallbackList` asks of each callback): at "epoch" both are `keras.callbacks.Callback`'s own."""
+    import copy
+
+    def hooks(callback):
+        names = ("on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+        default = keras.callbacks.Callback
+        return [name for name in names if getattr(callback, name).__func__ is not getattr(default, name)]
+
+    at_epochs, every_5 = TensorBoard("logs", update_freq="epoch"), TensorBoard("logs", update_freq=5)
+    assert hooks(at_epochs) == [] and hooks(every_5) == ["on_train_batch_begin", "on_train_batch_end"]
+    assert hooks(copy.deepcopy(at_epochs)) == [] and hooks(copy.deepcopy(every_5)) == hooks(every_5)
+    assert hooks(TensorBoard("logs")) == []  # "epoch" is the default
