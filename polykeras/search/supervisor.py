@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 
+from polykeras import backend
 from polykeras.errors import InvalidArgumentError, RunError
 from polykeras.search.progress import TrialFollower
 
@@ -102,6 +103,9 @@ class Processes:
         ]
         self.env = {
             **os.environ,
+            # This process's backend, whatever the variable says now: the chief and workers load the search
+            # prepared here, and the space it describes (the optimizer's class among it) is the backend's.
+            "KERAS_BACKEND": backend.name(),
             "KERASTUNER_ORACLE_IP": "127.0.0.1",
             "KERASTUNER_ORACLE_PORT": str(port),
             "TF_CPP_MIN_LOG_LEVEL": "3",
