@@ -16,9 +16,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND = keras.backend.backend()
 
 
-def run_python(code, cwd=None, timeout=120):
-    """Runs `python -c code` in a fresh interpreter; returns the CompletedProcess."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def run_python(code, cwd=None, timeout=120, **environ):
+    """Runs `python -c code` in a fresh interpreter (with `environ` added to this one's); returns the
+    CompletedProcess."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **environ}
     return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
     )

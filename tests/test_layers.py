@@ -163,7 +163,7 @@ assert np.array_equal(got, expected), (got, expected)
 layer = model.get_layer("polynomial")
 print(type(layer).__module__, layer.basis, [w.name for w in model.trainable_weights])
 """
-    done = run_python(code)
+    done = run_python(code, KERAS_BACKEND=keras.backend.backend())  # the same predictions: the same backend
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["polykeras.layers", "legendre", "['coefficients']"]
 

@@ -10,7 +10,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
-from helpers import Subclassed, alive, functional_with_batchnorm, popen, read_run, regression_data
+from helpers import BACKEND, Subclassed, alive, functional_with_batchnorm, popen, read_run, regression_data
 
 from polykeras import search
 from polykeras.data import synthetic_polynomial
@@ -80,7 +80,10 @@ class ShufflingLineHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, shuffle=hp.Boolean("shuffle"), **kwargs)
 
 
-@pytest.mark.parametrize("given", ["compiled model", "build function"])
+# A compiled model on every backend; a build function once (what differs, calling it, is the same everywhere).
+@pytest.mark.parametrize(
+    "given", ["compiled model", pytest.param("build function", marks=pytest.mark.any_backend("torch"))]
+)
 def test_search_finds_the_rate_that_trains_a_users_model_and_leaves_the_model_alone(tmp_path, given):
     """y = 3x + 1 by SGD in 16 steps: 0.01 barely moves, rates near 0.3 fit it, 1.0 oscillates. Each trial trains
     at its rate, whether it clones the user's compiled model or calls the user's build(hp)."""
@@ -214,10 +217,15 @@ def _pids(out):
     return [int(pid) for pid in re.findall(r"^(?:chief|tuner\d+): pid (\d+)", out, re.M)]
 
 
-# In this process (once: it does not depend on the backend), and with a worker on every backend, as KerasTuner's
-# distributed mode runs it: the launcher is SIGKILLed, which kills its chief and worker too.
+# In this process, and with a worker as KerasTuner's distributed mode runs it: the launcher is SIGKILLed, which
+# kills its chief and worker too. Each runs once: what is tested (the trial files a killed search leaves, and
+# the rerun that finishes only the rest) is the same on every backend, and the processes each start Keras.
+# With a worker on TensorFlow, the default backend; searches with workers run on PyTorch and JAX in
+# test_backend.py, and on JAX where it is installed alone (test_without_tensorflow.py).
 @pytest.mark.parametrize("workers", [pytest.param(0, marks=pytest.mark.any_backend("jax")), 1])
 def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path, workers):
+    if workers and BACKEND != "tensorflow":
+        pytest.skip("with a worker: on TensorFlow, once")
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "20", "--workers", str(workers)]
     project = tmp_path / "logs" / "tune" / "poly"
     first = popen(*args, cwd=tmp_path)
