@@ -74,7 +74,12 @@ def _environment(folder):
 def _serve_then_stop(words, folder, env):
     """Runs `polykeras tensorboard` until it answers HTTP, then stops it with Ctrl-C (SIGINT): exit 0."""
     server = subprocess.Popen(
-        [*words, "--port", "0"], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*words, "--port", "0"],
+        cwd=folder,
+        env={**env, "PYTHONFAULTHANDLER": "1"},  # a stop that hangs shows where: SIGABRT dumps every thread
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = ""
@@ -95,11 +100,11 @@ def _serve_then_stop(words, folder, env):
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            server.wait(timeout=30)
+            printed, _ = server.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    assert server.returncode == 0, server.stdout.read()
+            server.send_signal(signal.SIGABRT)
+            printed, _ = server.communicate()
+    assert server.returncode == 0, (server.returncode, printed[-6000:])
 
 
 @pytest.mark.quickstart
