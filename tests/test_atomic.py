@@ -61,3 +61,34 @@ def test_remove_stale_keeps_a_live_processes_temporary(tmp_path):
     open(mine, "w").close()
     remove_stale(path)
     assert os.path.exists(mine)
+
+
+def test_a_write_reaches_the_disk_before_the_rename_only_when_durable(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    write_text(tmp_path / "a.json", "{}")  # the cheap default for small state files
+    assert synced == []
+    write_text(tmp_path / "b.json", "{}", durable=True)
+    assert len(synced) == 1
+    with atomic_file(tmp_path / "c.bin") as f:  # atomic_file's default: durable
+        f.write(b"\0")
+    assert len(synced) == 2 and (tmp_path / "c.bin").read_bytes() == b"\0"
+
+
+def test_remove_stale_reads_the_pid_after_the_last_marker_and_spares_live_processes(tmp_path):
+    folder = tmp_path / "run.tmp-7"  # a marker in a folder's name is not the file's
+    folder.mkdir()
+    path = folder / "state.json"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        for pid in (live.pid, dead.pid, "abc"):
+            open(temporary_path(path, pid), "w").close()
+        remove_stale(path)
+        assert sorted(os.listdir(folder)) == sorted([f"state.json.tmp-{live.pid}", "state.json.tmp-abc"])
+        assert live.poll() is None  # asked whether it runs (signal 0), not signalled
+    finally:
+        live.kill()
+        live.wait()

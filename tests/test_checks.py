@@ -33,6 +33,12 @@ def test_what_is_not_such_an_integer_is_refused_by_name(value, at_least, at_most
     assert str(caught.value) == message and caught.value.parameter == "steps"
 
 
+def test_an_integer_is_at_least_1_unless_told_otherwise():
+    check_int(1, "steps")
+    with pytest.raises(InvalidArgumentError, match=r"^steps must be an integer >= 1\. Received: steps=0$"):
+        check_int(0, "steps")
+
+
 @pytest.mark.parametrize(
     "value, bounds",
     [
