@@ -75,7 +75,8 @@ def test_tune_script_searches_and_saves_the_best(tmp_path):
 def test_watch_a_convnet_script_logs_what_the_convnet_learned(tmp_path):
     from helpers import read_run
 
-    out = run_script("watch_a_convnet.py", tmp_path, EPOCHS=2)
+    # On TensorFlow: XLA's compilation of the convnet makes JAX the slowest to run it here (47 s against 34 s).
+    out = run_script("watch_a_convnet.py", tmp_path, EPOCHS=2, KERAS_BACKEND="tensorflow")
     assert float(re.search(r"test accuracy: (\S+)", out).group(1)) > 0.8
     run = read_run(tmp_path / "logs" / "scripts" / "watch_a_convnet" / "train")
     assert {

@@ -218,14 +218,15 @@ def _pids(out):
 
 
 # In this process, and with a worker as KerasTuner's distributed mode runs it: the launcher is SIGKILLed, which
-# kills its chief and worker too. Each runs once: what is tested (the trial files a killed search leaves, and
-# the rerun that finishes only the rest) is the same on every backend, and the processes each start Keras.
-# With a worker on TensorFlow, the default backend; searches with workers run on PyTorch and JAX in
-# test_backend.py, and on JAX where it is installed alone (test_without_tensorflow.py).
-@pytest.mark.parametrize("workers", [pytest.param(0, marks=pytest.mark.any_backend("jax")), 1])
+# kills its chief and worker too. Each runs once: what is tested, the trial files a killed search leaves and the
+# rerun that finishes only the rest, is the same on every backend. The search in the launcher's own process runs
+# on TensorFlow, the default backend; the one with a worker (three processes, each started twice) on JAX, the
+# quickest to start. Searches with workers run on TensorFlow in the Quickstart (test_readme.py), on PyTorch and
+# JAX in test_backend.py, and where JAX alone is installed in test_without_tensorflow.py.
+@pytest.mark.parametrize("workers", [0, pytest.param(1, marks=pytest.mark.any_backend("jax"))])
 def test_sigkilled_search_completes_every_trial_once_when_rerun(tmp_path, workers):
-    if workers and BACKEND != "tensorflow":
-        pytest.skip("with a worker: on TensorFlow, once")
+    if not workers and BACKEND != "tensorflow":
+        pytest.skip("in the launcher's process: on TensorFlow, once")
     args = [*POLY_ARGS, "--tuner", "random", "--max-trials", "6", "--max-epochs", "20", "--workers", str(workers)]
     project = tmp_path / "logs" / "tune" / "poly"
     first = popen(*args, cwd=tmp_path)
