@@ -1,6 +1,7 @@
 """`polykeras tensorboard`: the real TensorBoard on 127.0.0.1, serving a folder of runs until interrupted."""
 
 import os
+import signal
 import time
 
 from polykeras_cli.checks import UsageError, check_int, check_output_file
@@ -32,11 +33,16 @@ def check(args):
 def run(args):
     from polykeras.dashboard import serve
 
+    # Ctrl-C is how the server stops, even in a process started with SIGINT ignored (a background job).
+    if not callable(signal.getsignal(signal.SIGINT)):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         _, url = serve(args.logdir, args.port, args.reload_interval)
         print(f"TensorBoard {url}  (logs: {os.path.abspath(args.logdir)}; Ctrl-C to stop)", flush=True)
         write_json(args.json, {"url": url, "logdir": os.path.abspath(args.logdir)})
+        # Awake each second: Python runs a signal's handler in this thread, and a SIGINT the kernel hands to
+        # one of the server's threads does not end a sleep here (one of an hour outlived a test's Ctrl-C).
         while True:
-            time.sleep(3600)
+            time.sleep(1)
     except KeyboardInterrupt:  # Ctrl-C, even right after the address is printed, is how it is meant to stop
         return 0

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -600,3 +601,30 @@ def test_evaluate_and_predict_need_a_digit_classifier(cli, tmp_path):
     assert cli("fit-poly", "--degree", "2", "--epochs", "2", "--no-log", "--save", "p.keras")[0] == 0
     code, _, err = cli("evaluate", "p.keras", "--data", "sample")
     assert code == 2 and err.startswith("error: p.keras is not a digit classifier") and err.count("\n") == 1
+
+
+@pytest.mark.any_backend("torch")
+def test_ctrl_c_stops_tensorboard_even_where_sigint_was_ignored(tmp_path):
+    """A background job of a shell starts with SIGINT ignored; the server's documented stop still works."""
+    (tmp_path / "logs").mkdir()
+    command = f"trap '' INT; exec {shlex.quote(sys.executable)} -m polykeras_cli tensorboard logs --port 0"
+    server = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = ""
+        while server.poll() is None and "http://127.0.0.1:" not in line:
+            line = server.stdout.readline()
+        assert "http://127.0.0.1:" in line, line
+        server.send_signal(signal.SIGINT)
+        printed, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, printed

@@ -15,7 +15,7 @@ from helpers import REPO
 # What the package reads at run time besides its modules.
 DATA_FILES = ["polykeras/resources/MNIST_SAMPLE.md", "polykeras/resources/mnist_sample.npz"]
 
-pytestmark = pytest.mark.any_backend("torch")  # beside the longer TensorFlow and JAX passes
+pytestmark = pytest.mark.any_backend
 
 
 def _uv():
