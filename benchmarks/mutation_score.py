@@ -9,8 +9,8 @@ changed, a call dropped, ...) and runs that module's own tests against each such
 is killed, one they pass survived (a breakage no test notices, or an equivalent change). Each module is run
 in a copy of the tree of its own (`mutants/<module>/`), so that one module's tests judge only that module.
 Printed: killed, survived, the share killed (target: 90 %), and with `--show-survivors` each survivor's diff.
-It takes minutes a module on 2 cores (the tests of `lr_finder/sweep.py` train small models); it is not part
-of `make test`.
+It takes minutes a module on 2 cores, longer where a module's tests start processes (runs, search/shared) or
+train small models (`lr_finder/sweep.py`); it is not part of `make test`.
 """
 
 import argparse

@@ -45,7 +45,10 @@ def described(bounds):
     if len(bounds) == 2:
         (low_sign, low), (high_sign, high) = bounds
         return f"in {'(' if low_sign == '>' else '['}{low:g}, {high:g}{')' if high_sign == '<' else ']'}"
-    return " ".join(f"{sign} {bound:g}" for sign, bound in bounds)
+    if not bounds:
+        return ""
+    ((sign, bound),) = bounds
+    return f"{sign} {bound:g}"
 
 
 def must_be(name, bounds):

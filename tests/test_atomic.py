@@ -88,7 +88,8 @@ def test_remove_stale_reads_the_pid_after_the_last_marker_and_spares_live_proces
             open(temporary_path(path, pid), "w").close()
         remove_stale(path)
         assert sorted(os.listdir(folder)) == sorted([f"state.json.tmp-{live.pid}", "state.json.tmp-abc"])
-        assert live.poll() is None  # asked whether it runs (signal 0), not signalled
+        with pytest.raises(subprocess.TimeoutExpired):  # asked whether it runs (signal 0), not signalled
+            live.wait(timeout=1)
     finally:
         live.kill()
         live.wait()

@@ -117,6 +117,7 @@ def test_descent_starts_at_the_last_point_above_nine_tenths_of_the_plateau(unsmo
         ([2.0, 1.0], (-1, 1)),  # fastai's start: the end less the length
         ([7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0], (-1, 6)),
         ([1.0, 2.0, 3.0], (0, 0)),  # no descent at all
+        ([2.0, 1.0, 1.0, 0.5], (0, 3)),  # strictly descending: an equal step does not lengthen the valley
         ([1.0, 3.0, 2.0, 2.5, 1.0], (1, 4)),  # 3 > 2 > 1 beats 3 > 2.5 > 1 only by coming first
     ],
 )
