@@ -89,3 +89,84 @@ def test_text_and_histograms_are_the_protos_tensorboards_own_helpers_make():
     expected = tensor_util.make_tensor_proto(table, dtype=np.float64)
     assert made.tensor.SerializeToString() == expected.SerializeToString()
     assert made.metadata == metadata.create_summary_metadata(display_name="w/histogram", description="")
+
+
+def _events(folder):
+    """Every event of the one event file in `folder`, as TensorBoard's own loader reads it (no TensorFlow)."""
+    import os
+
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    (name,) = os.listdir(folder)
+    return list(EventFileLoader(os.path.join(folder, name)).Load())
+
+
+def test_every_kind_of_summary_reads_back_with_its_tag_plugin_and_times(tmp_path):
+    from PIL import Image
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    from polykeras.tensorboard.events import scalar_value
+
+    wide, tall = np.zeros((2, 5), np.uint8), Image.fromarray(np.full((4, 3), 9, np.uint8))
+    with EventWriter(tmp_path) as writer:
+        writer.write([scalar_value("loss", 0.5), histogram_summary("w", np.ones((2, 3)))], step=2)
+        writer.write([image_summary("pic", [wide, tall], description="what it shows")], step=3, wall_time=5.0)
+        writer.write(
+            [
+                layout_summary([("weights", [multiline_chart("norms", r"^weight_norm/", r"^grad/")])]),
+                keras_model_summary('{"class_name": "Sequential"}', tag="keras"),
+            ],
+            step=4,
+        )
+    first, *events = _events(tmp_path)
+    assert first.file_version == "brain.Event:2" and first.wall_time > 1.7e9
+    assert [e.step for e in events] == [2, 3, 4] and events[0].wall_time > 1.7e9 and events[1].wall_time == 5.0
+    values = [v for e in events for v in e.summary.value]
+    assert [v.tag for v in values] == ["loss", "w", "pic", "custom_scalars__config__", "keras"]
+    plugins = [v.metadata.plugin_data.plugin_name for v in values]
+    assert plugins == ["scalars", "histograms", "images", "custom_scalars", "graph_keras_model"]
+    loss, histogram, pictures, layout, model = values
+    assert tensor_util.make_ndarray(loss.tensor) == np.float32(0.5)
+    # Six equal values: one unit wide around them, every value in one bucket.
+    table = tensor_util.make_ndarray(histogram.tensor)
+    assert table[0, 0] == 0.5 and table[-1, 1] == 1.5 and table[:, 2].sum() == 6
+    assert histogram.metadata.display_name == "w"
+    strings = tensor_util.make_ndarray(pictures.tensor)
+    assert [int(s) for s in strings[:2]] == [5, 2] and len(strings) == 4  # the first image's width and height
+    np.testing.assert_array_equal(decode_image(strings[1:]), np.asarray(tall))  # the second image
+    assert pictures.metadata.display_name == "pic" and pictures.metadata.summary_description == "what it shows"
+    parsed = layout_pb2.Layout.FromString(tensor_util.make_ndarray(layout.tensor).item())
+    (category,) = parsed.category
+    assert category.title == "weights" and [c.title for c in category.chart] == ["norms"]
+    assert list(category.chart[0].multiline.tag) == [r"^weight_norm/", r"^grad/"]
+    assert model.metadata.plugin_data.content == b"1"
+    assert json.loads(tensor_util.make_ndarray(model.tensor).item()) == {"class_name": "Sequential"}
+
+
+def test_an_empty_histogram_spans_one_unit_around_zero():
+    table = tensor_util.make_ndarray(histogram_summary("h", []).value[0].tensor)
+    assert table[0, 0] == -0.5 and table[-1, 1] == 0.5 and table[:, 2].sum() == 0
+
+
+def test_a_value_beyond_float32_is_inf_without_a_warning():
+    import warnings
+
+    from polykeras.tensorboard.events import scalar_value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tensor_util.make_ndarray(scalar_value("x", 1e39).tensor) == np.inf
+
+
+def test_every_record_length_and_checksum_is_framed_as_tensorboard_frames_it():
+    import io as _io
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from polykeras.tensorboard.events import record
+
+    for n in range(64):  # checksums above 2**31 among them
+        data = bytes(range(n))
+        buffer = _io.BytesIO()
+        RecordWriter(buffer).write(data)
+        assert record(data) == buffer.getvalue()
