@@ -170,3 +170,8 @@ def test_every_record_length_and_checksum_is_framed_as_tensorboard_frames_it():
         buffer = _io.BytesIO()
         RecordWriter(buffer).write(data)
         assert record(data) == buffer.getvalue()
+
+
+def test_one_array_is_one_image():
+    strings = tensor_util.make_ndarray(image_summary("p", np.zeros((2, 5), np.uint8)).value[0].tensor)
+    assert len(strings) == 3 and [int(s) for s in strings[:2]] == [5, 2]
